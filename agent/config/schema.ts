@@ -1,0 +1,277 @@
+/**
+ * The config schema: the single source of truth for every key, default, bound and description.
+ * The TypeScript types below, docs/config.schema.json and docs/CONFIG.md are all derived from it
+ * (scripts/generate-docs.ts); nothing about a key is written anywhere else.
+ *
+ * Every object is strict (an unknown key is an error, not silently ignored: a misspelled `passwrod`
+ * must not leave a camera without its password). Human messages for zod's generic issues live in
+ * errors.ts; messages given here (`error:`) are specific to one key and take precedence.
+ */
+import { posix } from 'node:path';
+import { z } from 'zod';
+
+/** Where the agent looks for its config unless `VENUEBOX_CONFIG` names another file. */
+export const DEFAULT_CONFIG_FILE = '/etc/venuebox/config.json';
+export const CONFIG_FILE_ENV = 'VENUEBOX_CONFIG';
+
+/** Environment variables that override `paths.*` (DESIGN: every host path overridable, so tests run in temp dirs). */
+export const PATH_ENV_OVERRIDES = [
+  { env: 'VENUEBOX_STATE_DIR', key: 'state' },
+  { env: 'VENUEBOX_SPOOL_DIR', key: 'spool' },
+  { env: 'VENUEBOX_LOG_DIR', key: 'logs' },
+  { env: 'VENUEBOX_DB', key: 'database' },
+] as const;
+
+/** The three mutually exclusive forms of a secret; resolved by load.ts into one `password`. */
+export const SECRET_KEYS = ['password', 'passwordFile', 'passwordEnv'] as const;
+export type SecretKey = (typeof SECRET_KEYS)[number];
+
+const absolutePath = (description: string) =>
+  z
+    .string()
+    .regex(/^\//, { error: 'must be an absolute path' })
+    .meta({ description });
+
+/**
+ * A URL with one of `schemes`. Credentials inside it are rejected rather than accepted: a URL is logged,
+ * shown in health reports and echoed by GStreamer, so a password in it leaks sooner or later.
+ */
+function urlWithScheme(schemes: readonly string[], schemeMessage: string, credentialsHint: string) {
+  const scheme = new RegExp(`^(${schemes.join('|')})://`);
+  return z
+    .string()
+    .regex(scheme, { error: schemeMessage, abort: true })
+    .superRefine((value, ctx) => {
+      let url: URL;
+      try {
+        url = new URL(value);
+      } catch {
+        ctx.addIssue({ code: 'custom', message: schemeMessage });
+        return;
+      }
+      if (url.hostname === '') ctx.addIssue({ code: 'custom', message: schemeMessage });
+      // Never echo the value: it is the very thing that may carry a password.
+      if (url.username !== '' || url.password !== '') {
+        ctx.addIssue({ code: 'custom', message: `must not contain credentials: ${credentialsHint}` });
+      }
+    });
+}
+
+/** The secret fields shared by every object that authenticates somewhere (MQTT, cameras, later ingest). */
+function secretFields(what: string) {
+  return {
+    password: z.string().min(1).max(1024).optional().meta({
+      description: `Password for ${what}, inline. Prefer passwordFile or passwordEnv so the file can be shared.`,
+    }),
+    passwordFile: z.string().min(1).optional().meta({
+      description: `File holding the password for ${what}; read at start, trailing newline removed. Relative paths are relative to the config file.`,
+    }),
+    passwordEnv: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: 'must be an environment variable name' })
+      .optional()
+      .meta({ description: `Name of the environment variable holding the password for ${what}.` }),
+  };
+}
+
+/**
+ * At most one secret form per object. Runs even when sibling keys are invalid (`when`), so that a config
+ * with several mistakes reports all of them in one go. The issue sits on the second form given.
+ */
+function oneSecretForm(value: unknown, ctx: z.RefinementCtx): void {
+  if (typeof value !== 'object' || value === null) return;
+  const given = SECRET_KEYS.filter((key) => (value as Record<string, unknown>)[key] !== undefined);
+  for (const key of given.slice(1)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: [key],
+      message: `conflicts with ${given[0]}: give only one of ${SECRET_KEYS.join(', ')}`,
+    });
+  }
+}
+const always = { when: (payload: z.core.ParsePayload) => typeof payload.value === 'object' };
+
+const pathsSchema = z
+  .strictObject({
+    state: absolutePath('Folder for the agent state (database, registry).').default(
+      '/var/lib/venuebox',
+    ),
+    spool: absolutePath('Folder for buffered media segments.')
+      .optional()
+      .meta({ 'x-default': '<state>/spool' }),
+    logs: absolutePath('Folder for log files.').default('/var/log/venuebox'),
+    database: absolutePath('The SQLite database file.')
+      .optional()
+      .meta({ 'x-default': '<state>/venuebox.db' }),
+  })
+  .prefault({})
+  .meta({ description: 'Host paths. Every one can be overridden by an environment variable, which wins over the file.' });
+
+const logSchema = z
+  .strictObject({
+    level: z
+      .enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal'])
+      .default('info')
+      .meta({ description: 'Lowest level written to the log.' }),
+  })
+  .prefault({})
+  .meta({ description: 'Logging.' });
+
+const mqttSchema = z
+  .strictObject({
+    url: urlWithScheme(
+      ['mqtt', 'mqtts', 'ws', 'wss'],
+      'must be an mqtt://, mqtts://, ws:// or wss:// URL',
+      'use mqtt.username and mqtt.passwordFile (or password, passwordEnv)',
+    ).meta({ description: 'Broker URL, e.g. mqtts://broker.example.net:8883. No credentials in it.' }),
+    clientId: z
+      .string()
+      .min(1)
+      .max(128)
+      .optional()
+      .meta({ description: 'MQTT client id; must be unique per broker.', 'x-default': 'venuebox-<boxId>' }),
+    username: z.string().min(1).max(256).optional().meta({ description: 'User name for the broker.' }),
+    ...secretFields('the broker'),
+    keepaliveSeconds: z.int().min(5).max(600).default(30).meta({ description: 'MQTT keepalive interval.' }),
+    healthIntervalSeconds: z
+      .int()
+      .min(5)
+      .max(3600)
+      .default(30)
+      .meta({ description: 'How often the health report is published.' }),
+    topicPrefix: z
+      .string()
+      // Levels without wildcards and without empty levels: the prefix is used in publishes, where + and # are illegal.
+      .regex(/^[^/+#]+(\/[^/+#]+)*$/, {
+        error: 'must be topic levels separated by "/", without + or #, without leading or trailing "/"',
+      })
+      .default('venuebox/v1')
+      .meta({ description: 'Topic prefix; the box publishes under `<topicPrefix>/<boxId>/…`.' }),
+    connectTimeoutSeconds: z
+      .int()
+      .min(1)
+      .max(120)
+      .default(10)
+      .meta({ description: 'How long one connection attempt may take.' }),
+  })
+  .superRefine(oneSecretForm, always)
+  .meta({ description: 'The MQTT broker the box reports to.' });
+
+const cameraSchema = z
+  .strictObject({
+    id: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9_-]{0,31}$/, {
+        error: 'must be 1–32 lowercase letters, digits, "_" or "-", starting with a letter or digit',
+      })
+      .meta({ description: 'Stable camera id, unique on this box; used in topics and file names.' }),
+    name: z.string().min(1).max(64).optional().meta({ description: 'Human name shown in dashboards.' }),
+    rtsp: urlWithScheme(
+      ['rtsp', 'rtsps'],
+      'must be an rtsp:// URL',
+      'use the camera username and passwordFile (or password, passwordEnv)',
+    ).meta({ description: 'RTSP stream URL, without credentials.' }),
+    username: z.string().min(1).max(256).optional().meta({ description: 'User name for the camera.' }),
+    ...secretFields('the camera'),
+    transport: z
+      .enum(['tcp', 'udp'])
+      .default('tcp')
+      .meta({ description: 'RTSP transport; tcp survives lossy venue LANs and NAT.' }),
+    latencyMs: z.int().min(0).max(5000).default(200).meta({ description: 'Jitter buffer of the RTSP source.' }),
+  })
+  .superRefine(oneSecretForm, always);
+
+const camerasSchema = z
+  .array(cameraSchema)
+  .max(64)
+  .default([])
+  .superRefine(
+    (cameras, ctx) => {
+      // Ids name topics and files, so a duplicate would silently merge two cameras. Reported on the later one.
+      const seen = new Map<string, number>();
+      cameras.forEach((camera: unknown, index) => {
+        const id = (camera as { id?: unknown } | null)?.id;
+        if (typeof id !== 'string') return;
+        const first = seen.get(id);
+        if (first === undefined) seen.set(id, index);
+        else ctx.addIssue({ code: 'custom', path: [index, 'id'], message: `duplicate id "${id}" (also cameras[${first}])` });
+      });
+    },
+    { when: (payload) => Array.isArray(payload.value) },
+  )
+  .meta({ description: 'The IP cameras this box records.' });
+
+const recordingSchema = z
+  .strictObject({
+    enabled: z.boolean().default(true).meta({ description: 'Record the cameras into the spool.' }),
+    segmentSeconds: z.int().min(1).max(60).default(2).meta({ description: 'Length of one media segment.' }),
+  })
+  .prefault({})
+  .meta({ description: 'Recording.' });
+
+/** The shape of the file, before derived defaults. Exported for the JSON Schema (input side). */
+export const configObjectSchema = z.strictObject({
+  $schema: z.string().optional().meta({ description: 'JSON Schema reference for editors; ignored by the agent.' }),
+  boxId: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9-]{2,62}$/, {
+      error: 'must be 3–63 lowercase letters, digits or "-", starting with a letter or digit',
+    })
+    .meta({ description: 'Id of this box; an MQTT topic level and a file name.' }),
+  paths: pathsSchema,
+  log: logSchema,
+  mqtt: mqttSchema,
+  cameras: camerasSchema,
+  recording: recordingSchema,
+});
+
+/** The full schema: the file's shape plus the defaults that depend on other keys. */
+export const configSchema = configObjectSchema.transform((config) => {
+  const { state } = config.paths;
+  return {
+    ...config,
+    paths: {
+      ...config.paths,
+      spool: config.paths.spool ?? posix.join(state, 'spool'),
+      database: config.paths.database ?? posix.join(state, 'venuebox.db'),
+    },
+    mqtt: { ...config.mqtt, clientId: config.mqtt.clientId ?? `venuebox-${config.boxId}` },
+  };
+});
+
+/** What a user writes (every default optional). */
+export type ConfigInput = z.input<typeof configSchema>;
+/** After validation and defaults, before secrets are resolved. */
+export type ValidatedConfig = z.output<typeof configSchema>;
+
+/** Replaces the three secret forms of every object that has them by one resolved `password`. */
+export type ResolveSecrets<T> = T extends readonly (infer U)[]
+  ? ResolveSecrets<U>[]
+  : T extends object
+    ? 'passwordFile' extends keyof T
+      ? { [K in keyof T as K extends SecretKey ? never : K]: ResolveSecrets<T[K]> } & { password?: string }
+      : { [K in keyof T]: ResolveSecrets<T[K]> }
+    : T;
+
+/** The config the agent runs with: validated, defaults applied, secrets resolved and registered for redaction. */
+export type Config = ResolveSecrets<ValidatedConfig>;
+export type MqttConfig = Config['mqtt'];
+export type CameraConfig = Config['cameras'][number];
+
+export const SCHEMA_ID = 'urn:venuebox:schema:config:v1';
+
+/** The JSON Schema of what a user writes (input side: defaults shown, not required). Deterministic. */
+export function configJsonSchema(): Record<string, unknown> {
+  const generated = z.toJSONSchema(configObjectSchema, { io: 'input', target: 'draft-2020-12' }) as Record<
+    string,
+    unknown
+  >;
+  const { $schema, ...rest } = generated;
+  return {
+    $schema,
+    $id: SCHEMA_ID,
+    title: 'venuebox config',
+    description: 'The config file of a venuebox agent. Reference: docs/CONFIG.md.',
+    ...rest,
+  };
+}

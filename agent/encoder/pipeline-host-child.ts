@@ -1,0 +1,137 @@
+/**
+ * The pipeline host: a child process that owns exactly one GStreamer pipeline through gstreamer-superficial.
+ * Why a process (DESIGN decision 1): a crash, leak or stuck element in GStreamer must not take down the agent
+ * or other cameras; and the binding never frees a pipeline (~0.23 MB per create/stop, STACK-NOTES), so a
+ * host is replaced, never reused.
+ *
+ * Lifecycle: parent sends `start` → `started`; bus messages become events; `stop` → EOS → the last segment
+ * is closed → exit 0. An error exits 1 after reporting it. If the parent goes away, the host stops itself.
+ */
+import { createRequire } from 'node:module';
+import { statSync } from 'node:fs';
+import type { HostCommand, HostEvent } from './pipeline-host-protocol.ts';
+
+interface GstElement {
+  [property: string]: unknown;
+}
+interface GstPipeline {
+  play(): void;
+  stop(): void;
+  sendEOS(): void;
+  findChild(name: string): GstElement | null;
+  pollBus(callback: (message: Record<string, unknown>) => void): void;
+}
+interface GstModule {
+  Pipeline: new (launch: string) => GstPipeline;
+}
+
+// gstreamer-superficial is CommonJS without types and cannot be imported from ESM directly (STACK-NOTES).
+const gstreamer = createRequire(import.meta.url)('gstreamer-superficial') as GstModule;
+
+let pipeline: GstPipeline | undefined;
+let stopRequested = false;
+let exiting = false;
+/** Fragments opened and not yet closed, by location: wall-clock start and running time (ns). */
+const openFragments = new Map<string, { startTime: string; runningTimeNs: number }>();
+
+function send(event: HostEvent): void {
+  if (process.connected) process.send?.(event);
+}
+
+function exit(code: number): void {
+  if (exiting) return;
+  exiting = true;
+  try {
+    pipeline?.stop();
+  } catch {
+    // The pipeline is being torn down because it failed; its own error was already reported.
+  }
+  // Let the IPC channel flush the last events before exiting.
+  setImmediate(() => process.exit(code));
+}
+
+function onBusMessage(message: Record<string, unknown>): void {
+  const type = message['type'];
+  const name = message['name'];
+  if (type === 'element' && (name === 'splitmuxsink-fragment-opened' || name === 'splitmuxsink-fragment-closed')) {
+    const location = String(message['location']);
+    // 64-bit values come back as strings (STACK-NOTES).
+    const runningTimeNs = Number(message['running-time']);
+    if (name === 'splitmuxsink-fragment-opened') {
+      openFragments.set(location, { startTime: new Date().toISOString(), runningTimeNs });
+      return;
+    }
+    const opened = openFragments.get(location);
+    openFragments.delete(location);
+    let bytes = 0;
+    try {
+      bytes = statSync(location).size;
+    } catch (err) {
+      send({ type: 'warning', message: `closed segment ${location} cannot be read: ${(err as Error).message}` });
+    }
+    send({
+      type: 'segment-closed',
+      path: location,
+      startTime: opened?.startTime ?? new Date().toISOString(),
+      durationMs: opened ? Math.round((runningTimeNs - opened.runningTimeNs) / 1e6) : 0,
+      bytes,
+    });
+    return;
+  }
+  if (type === 'error' || type === 'warning') {
+    send({
+      type,
+      message: String(message['message'] ?? 'unknown'),
+      debug: typeof message['debug'] === 'string' ? message['debug'] : undefined,
+      element: typeof message['_src_element_name'] === 'string' ? message['_src_element_name'] : undefined,
+    });
+    if (type === 'error') exit(1);
+    return;
+  }
+  if (type === 'eos') {
+    send({ type: 'eos', requested: stopRequested });
+    exit(0);
+  }
+}
+
+function start(command: Extract<HostCommand, { type: 'start' }>): void {
+  try {
+    pipeline = new gstreamer.Pipeline(command.launch);
+  } catch (err) {
+    send({ type: 'error', message: `the pipeline cannot be built: ${(err as Error).message}` });
+    exit(1);
+    return;
+  }
+  for (const [elementName, properties] of Object.entries(command.properties)) {
+    const element = pipeline.findChild(elementName);
+    if (!element) {
+      send({ type: 'error', message: `element ${elementName} not found in the pipeline` });
+      exit(1);
+      return;
+    }
+    Object.assign(element, properties);
+  }
+  pipeline.pollBus(onBusMessage);
+  pipeline.play();
+  send({ type: 'started' });
+}
+
+function stop(timeoutMs: number): void {
+  if (stopRequested) return;
+  stopRequested = true;
+  if (!pipeline) return exit(0);
+  // EOS closes the last fragment cleanly (~5 ms when data flows); a source that never answers is cut off.
+  pipeline.sendEOS();
+  setTimeout(() => {
+    send({ type: 'warning', message: `no EOS within ${timeoutMs} ms of the stop request; stopping hard` });
+    exit(0);
+  }, timeoutMs).unref();
+}
+
+process.on('message', (command: HostCommand) => {
+  if (command.type === 'start') start(command);
+  else if (command.type === 'stop') stop(command.timeoutMs);
+});
+// The agent died or closed the channel: do not outlive it as an orphan writing into the spool.
+process.on('disconnect', () => stop(2000));
+process.on('SIGTERM', () => stop(2000));

@@ -1,0 +1,13 @@
+/** Messages between the agent and a pipeline host child process (Node IPC channel, JSON). */
+
+export type HostCommand =
+  | { type: 'start'; launch: string; properties: Record<string, Record<string, string | number | boolean>> }
+  /** Send EOS so the last segment is closed cleanly, then exit. */
+  | { type: 'stop'; timeoutMs: number };
+
+export type HostEvent =
+  | { type: 'started' }
+  | { type: 'segment-closed'; path: string; startTime: string; durationMs: number; bytes: number }
+  | { type: 'warning'; message: string; debug?: string | undefined; element?: string | undefined }
+  | { type: 'error'; message: string; debug?: string | undefined; element?: string | undefined }
+  | { type: 'eos'; requested: boolean };

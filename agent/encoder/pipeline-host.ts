@@ -1,0 +1,107 @@
+/**
+ * Parent side of one pipeline host child process. A host runs one pipeline once: it is started, reports
+ * events, and ends; the supervisor makes a new host for the next run (never reuses one).
+ *
+ * The child's stderr is kept as a bounded ring of redacted lines and surfaced only when the run fails
+ * (the idea of Frigate's log handling): GStreamer chatter does not flood the journal, but a failure comes
+ * with its context.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { redact } from '../lib/redact.ts';
+import type { BuiltPipeline } from './pipeline-builder.ts';
+import type { HostCommand, HostEvent } from './pipeline-host-protocol.ts';
+
+const CHILD_ENTRY = fileURLToPath(new URL('./pipeline-host-child.ts', import.meta.url));
+const TSX_LOADER = import.meta.resolve('tsx');
+const STDERR_LINES = 40;
+
+export interface HostExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export interface PipelineHostEvents {
+  event: [HostEvent];
+  exit: [HostExit];
+}
+
+export class PipelineHost extends EventEmitter<PipelineHostEvents> {
+  private child: ChildProcess | undefined;
+  private readonly stderrLines: string[] = [];
+  private partialLine = '';
+  readonly exited: Promise<HostExit>;
+  private resolveExited!: (exit: HostExit) => void;
+
+  constructor(private readonly label: string) {
+    super();
+    this.exited = new Promise((resolve) => (this.resolveExited = resolve));
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /** The last lines the child wrote to stderr, redacted. */
+  stderrTail(): string[] {
+    return [...this.stderrLines, ...(this.partialLine ? [this.partialLine] : [])];
+  }
+
+  start(pipeline: BuiltPipeline, env: NodeJS.ProcessEnv = process.env): void {
+    if (this.child) throw new Error(`pipeline host ${this.label} was already started; make a new one`);
+    const child = fork(CHILD_ENTRY, [], {
+      execArgv: ['--import', TSX_LOADER],
+      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+      serialization: 'json',
+      // One bus poll thread per host; the default pool of 4 is plenty for one pipeline.
+      env: { ...env, GST_DEBUG_NO_COLOR: '1' },
+    });
+    this.child = child;
+    child.stderr?.setEncoding('utf8');
+    child.stderr?.on('data', (chunk: string) => this.onStderr(chunk));
+    child.on('message', (event: HostEvent) => this.emit('event', event));
+    child.on('error', (err) => {
+      this.onStderr(`spawn error: ${err.message}\n`);
+    });
+    child.on('exit', (code, signal) => {
+      const exit = { code, signal };
+      this.resolveExited(exit);
+      this.emit('exit', exit);
+    });
+    const command: HostCommand = { type: 'start', launch: pipeline.launch, properties: pipeline.properties };
+    child.send(command);
+  }
+
+  /** Asks for EOS (closing the last segment); kills the child if it has not exited within `timeoutMs`. */
+  async stop(timeoutMs: number): Promise<HostExit> {
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return this.exited;
+    const command: HostCommand = { type: 'stop', timeoutMs: Math.max(100, timeoutMs - 500) };
+    if (child.connected) child.send(command);
+    else child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    try {
+      return await this.exited;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Kills the child at once (a stall: it will not answer an EOS request either). */
+  kill(): void {
+    this.child?.kill('SIGKILL');
+  }
+
+  private onStderr(chunk: string): void {
+    const text = this.partialLine + chunk;
+    const lines = text.split('\n');
+    this.partialLine = lines.pop() ?? '';
+    for (const line of lines) {
+      if (line.trim() === '') continue;
+      this.stderrLines.push(redact(line));
+      if (this.stderrLines.length > STDERR_LINES) this.stderrLines.shift();
+    }
+    this.partialLine = redact(this.partialLine).slice(-2000);
+  }
+}

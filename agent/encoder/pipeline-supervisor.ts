@@ -1,0 +1,196 @@
+/**
+ * Supervises one pipeline: builds a host from its factory, watches it, and after any end it did not ask
+ * for (error, crash, EOS from a camera that went away, a stall) builds a new one with backoff.
+ *
+ * INVARIANTS
+ * - At most one host runs per supervisor; a new one is created only after the previous one has exited.
+ * - `stop()` is final: no restart is scheduled after it, and it resolves only when the host has exited.
+ * - Every failure is logged once with its cause and the child's last stderr lines, and counted.
+ */
+import { EventEmitter } from 'node:events';
+import type { Logger } from '../lib/log.ts';
+import { RestartPolicy, type BackoffOptions, DEFAULT_BACKOFF } from '../lib/backoff.ts';
+import type { BuiltPipeline } from './pipeline-builder.ts';
+import { PipelineHost } from './pipeline-host.ts';
+import type { HostEvent } from './pipeline-host-protocol.ts';
+
+export type PipelineState = 'starting' | 'running' | 'backoff' | 'failed' | 'stopping' | 'stopped';
+
+export interface ClosedSegment {
+  streamId: string;
+  path: string;
+  startTime: string;
+  durationMs: number;
+  bytes: number;
+}
+
+export interface PipelineHealth {
+  streamId: string;
+  state: PipelineState;
+  pid: number | undefined;
+  restarts: number;
+  segments: number;
+  lastSegmentAt: string | undefined;
+  lastError: string | undefined;
+  /** Average over the last segment (bytes × 8 / duration). */
+  bitrateKbps: number | undefined;
+}
+
+export interface SupervisorOptions {
+  streamId: string;
+  /** Builds the pipeline for the next run (called before every start, so the segment index moves on). */
+  build: () => BuiltPipeline;
+  segmentSeconds: number;
+  log: Logger;
+  backoff?: BackoffOptions;
+  /** How long a stop waits for EOS before killing (the agent must stop within 10 s in all). */
+  stopTimeoutMs?: number;
+}
+
+export interface SupervisorEvents {
+  segment: [ClosedSegment];
+  state: [PipelineState];
+}
+
+export class PipelineSupervisor extends EventEmitter<SupervisorEvents> {
+  private host: PipelineHost | undefined;
+  /** Why the current run is ending badly, set by the first event that says so (error, EOS, stall). */
+  private runFailure: string | undefined;
+  private state: PipelineState = 'stopped';
+  private stopping = false;
+  private restartTimer: NodeJS.Timeout | undefined;
+  private stallTimer: NodeJS.Timeout | undefined;
+  private runStartedAt = 0;
+  private readonly policy: RestartPolicy;
+  private readonly stats = { restarts: 0, segments: 0, lastSegmentAt: undefined as string | undefined, lastError: undefined as string | undefined, bitrateKbps: undefined as number | undefined };
+
+  constructor(private readonly options: SupervisorOptions) {
+    super();
+    this.policy = new RestartPolicy(options.backoff ?? DEFAULT_BACKOFF);
+  }
+
+  start(): void {
+    this.stopping = false;
+    this.launch();
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    clearTimeout(this.restartTimer);
+    clearTimeout(this.stallTimer);
+    const host = this.host;
+    if (host) {
+      this.setState('stopping');
+      const exit = await host.stop(this.options.stopTimeoutMs ?? 5000);
+      this.options.log.info({ code: exit.code, signal: exit.signal }, 'pipeline stopped');
+    }
+    this.setState('stopped');
+  }
+
+  /** Ends the current run as a failure (used by tests and, later, the `restart-pipeline` command). */
+  restart(reason: string): void {
+    if (!this.host) return;
+    this.runFailure ??= reason;
+    this.options.log.warn({ reason }, 'restarting pipeline');
+    this.host.kill();
+  }
+
+  health(): PipelineHealth {
+    return { streamId: this.options.streamId, state: this.state, pid: this.host?.pid, ...this.stats };
+  }
+
+  private setState(state: PipelineState): void {
+    if (state === this.state) return;
+    this.state = state;
+    this.emit('state', state);
+  }
+
+  private launch(): void {
+    const { log } = this.options;
+    let built: BuiltPipeline;
+    try {
+      built = this.options.build();
+    } catch (err) {
+      this.onFailure(`the pipeline cannot be built: ${(err as Error).message}`, []);
+      return;
+    }
+    const host = new PipelineHost(this.options.streamId);
+    this.host = host;
+    this.runStartedAt = performance.now();
+    this.setState('starting');
+    this.runFailure = undefined;
+    host.on('event', (event) => {
+      const problem = this.onHostEvent(event);
+      if (problem) this.runFailure ??= problem;
+    });
+    host.once('exit', (exit) => {
+      clearTimeout(this.stallTimer);
+      if (this.host === host) this.host = undefined;
+      if (this.stopping) return;
+      this.onFailure(this.runFailure ?? `pipeline host exited unexpectedly (code ${exit.code}, signal ${exit.signal})`, host.stderrTail());
+    });
+    log.info({ launch: built.launch }, 'starting pipeline');
+    host.start(built);
+    // The first segment needs the RTSP handshake and a keyframe: allow more than the steady-state cadence.
+    this.armStallTimer(Math.max(10_000, 3 * this.options.segmentSeconds * 1000));
+  }
+
+  /** Handles one event of the running host; returns a failure reason if the event ends the run badly. */
+  private onHostEvent(event: HostEvent): string | undefined {
+    const { log } = this.options;
+    switch (event.type) {
+      case 'started':
+        return undefined;
+      case 'segment-closed': {
+        if (this.state === 'starting') this.setState('running');
+        this.stats.segments += 1;
+        this.stats.lastSegmentAt = new Date().toISOString();
+        if (event.durationMs > 0) this.stats.bitrateKbps = Math.round((event.bytes * 8) / event.durationMs);
+        // No segment within 2 × the segment duration is a stall (the issue's watchdog rule).
+        this.armStallTimer(2 * this.options.segmentSeconds * 1000 + 1000);
+        this.emit('segment', { streamId: this.options.streamId, ...event });
+        return undefined;
+      }
+      case 'warning':
+        log.warn({ element: event.element, debug: event.debug }, `pipeline warning: ${event.message}`);
+        return undefined;
+      case 'error':
+        return `${event.message}${event.debug ? ` (${event.debug.split('\n').pop()})` : ''}`;
+      case 'eos':
+        // An EOS nobody asked for is a disconnect: a killed camera gives a warning then EOS (STACK-NOTES).
+        return event.requested ? undefined : 'the stream ended (EOS) without a stop request: the camera went away';
+    }
+  }
+
+  private armStallTimer(ms: number): void {
+    clearTimeout(this.stallTimer);
+    this.stallTimer = setTimeout(() => {
+      const host = this.host;
+      if (!host || this.stopping) return;
+      this.runFailure ??= `stalled: no segment closed for ${ms} ms`;
+      this.options.log.warn({ ms }, 'pipeline stalled: no segment closed in time; killing the host');
+      host.kill();
+    }, ms);
+    this.stallTimer.unref();
+  }
+
+  private onFailure(reason: string, stderrTail: string[]): void {
+    const { log } = this.options;
+    this.stats.lastError = reason;
+    const ranForMs = this.runStartedAt ? performance.now() - this.runStartedAt : 0;
+    const decision = this.policy.onFailure(performance.now(), ranForMs);
+    if (decision.action === 'give-up') {
+      this.setState('failed');
+      log.error({ reason: this.stats.lastError, stderr: stderrTail, retryInMs: decision.retryInMs }, 'pipeline failed too often; pausing restarts');
+      this.restartTimer = setTimeout(() => this.launch(), decision.retryInMs);
+      return;
+    }
+    this.stats.restarts += 1;
+    this.setState('backoff');
+    log.warn(
+      { reason: this.stats.lastError, stderr: stderrTail.length > 0 ? stderrTail : undefined, attempt: decision.attempt, delayMs: decision.delayMs },
+      'pipeline ended; restarting after backoff',
+    );
+    this.restartTimer = setTimeout(() => this.launch(), decision.delayMs);
+  }
+}

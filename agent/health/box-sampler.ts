@@ -1,0 +1,76 @@
+/**
+ * Samples the box on a timer (systeminformation) so that building a health report never waits on it:
+ * `currentLoad()` takes ~560 ms on its first call and ~25 ms after (STACK-NOTES). A failed sample keeps the
+ * previous values and is counted, never thrown into a publisher.
+ */
+import si from 'systeminformation';
+import { statfs } from 'node:fs/promises';
+import { availableParallelism, loadavg } from 'node:os';
+import type { Logger } from '../lib/log.ts';
+import { errorMessage } from '../lib/errors.ts';
+
+export interface BoxSample {
+  takenAt: string;
+  cpu: { loadPercent: number; load1: number; cores: number; temperatureC: number | null };
+  memory: { totalBytes: number; usedBytes: number; agentRssBytes: number };
+  disk: { spoolPath: string; totalBytes: number; freeBytes: number };
+}
+
+export class BoxSampler {
+  private latest: BoxSample | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private sampling: Promise<void> | undefined;
+  private failures = 0;
+
+  constructor(
+    private readonly spoolPath: string,
+    private readonly intervalMs: number,
+    private readonly log: Logger,
+  ) {}
+
+  /** Takes a first sample (so the first report has numbers), then samples every `intervalMs`. */
+  async start(): Promise<void> {
+    await this.sample();
+    this.timer = setInterval(() => void this.sample(), this.intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  current(): BoxSample | undefined {
+    return this.latest;
+  }
+
+  get failedSamples(): number {
+    return this.failures;
+  }
+
+  private sample(): Promise<void> {
+    // Never two samples at once: a slow systeminformation call must not pile up.
+    this.sampling ??= this.takeSample().finally(() => (this.sampling = undefined));
+    return this.sampling;
+  }
+
+  private async takeSample(): Promise<void> {
+    try {
+      const [load, mem, temp, fs] = await Promise.all([si.currentLoad(), si.mem(), si.cpuTemperature(), statfs(this.spoolPath)]);
+      this.latest = {
+        takenAt: new Date().toISOString(),
+        cpu: {
+          loadPercent: Math.round(load.currentLoad * 10) / 10,
+          load1: Math.round((loadavg()[0] ?? 0) * 100) / 100,
+          cores: availableParallelism(),
+          temperatureC: typeof temp.main === 'number' && Number.isFinite(temp.main) ? temp.main : null,
+        },
+        // `active` excludes cache and buffers: what programs really hold.
+        memory: { totalBytes: mem.total, usedBytes: mem.active, agentRssBytes: process.memoryUsage.rss() },
+        disk: { spoolPath: this.spoolPath, totalBytes: fs.blocks * fs.bsize, freeBytes: fs.bavail * fs.bsize },
+      };
+    } catch (err) {
+      this.failures += 1;
+      this.log.warn({ err: errorMessage(err), failures: this.failures }, 'health sample failed; keeping the previous one');
+    }
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * The health subsystem's face: builds the periodic health report from the latest box sample and the
+ * subsystems' own `health()`, and hands it to a publisher every `intervalMs`.
+ */
+import type { HealthPayload } from '../uplink/topics.ts';
+import type { PipelineHealth } from '../encoder/index.ts';
+import { BoxSampler } from './box-sampler.ts';
+import { logger } from '../lib/log.ts';
+
+export interface HealthSources {
+  boxId: string;
+  bootId: string;
+  spoolPath: string;
+  pipelines: () => PipelineHealth[];
+  spool: () => { segments: number; bytes: number };
+}
+
+export class HealthReporter {
+  private readonly sampler: BoxSampler;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly startedAt = performance.now();
+
+  constructor(
+    private readonly sources: HealthSources,
+    private readonly intervalMs: number,
+    private readonly publish: (report: HealthPayload) => unknown,
+  ) {
+    // Sample a little more often than we report, so every report carries a fresh sample.
+    this.sampler = new BoxSampler(sources.spoolPath, Math.max(1000, Math.floor(intervalMs / 2)), logger('health'));
+  }
+
+  async start(): Promise<void> {
+    await this.sampler.start();
+    this.timer = setInterval(() => this.publish(this.report()), this.intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.sampler.stop();
+  }
+
+  report(): HealthPayload {
+    const sample = this.sampler.current();
+    return {
+      boxId: this.sources.boxId,
+      bootId: this.sources.bootId,
+      ts: new Date().toISOString(),
+      uptimeSeconds: Math.round((performance.now() - this.startedAt) / 1000),
+      cpu: sample?.cpu ?? { loadPercent: 0, load1: 0, cores: 0, temperatureC: null },
+      memory: sample?.memory ?? { totalBytes: 0, usedBytes: 0, agentRssBytes: process.memoryUsage.rss() },
+      disk: sample?.disk ?? { spoolPath: this.sources.spoolPath, totalBytes: 0, freeBytes: 0 },
+      spool: this.sources.spool(),
+      pipelines: this.sources.pipelines().map((p) => ({
+        streamId: p.streamId,
+        state: p.state,
+        restarts: p.restarts,
+        segments: p.segments,
+        lastSegmentAt: p.lastSegmentAt ?? null,
+        bitrateKbps: p.bitrateKbps ?? null,
+        lastError: p.lastError ?? null,
+      })),
+    };
+  }
+}

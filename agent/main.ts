@@ -1,0 +1,138 @@
+/**
+ * The composition root: the story of the box in one straight list. Config, store, MQTT voice, recording,
+ * health, then systemd READY. On SIGTERM everything stops in reverse, each step on its own (one failing
+ * step does not skip the rest), within 10 s in all; the exit code tells systemd what happened
+ * (143 after SIGTERM, 130 after SIGINT, 1 on a fatal start error, 2 on a config error).
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { loadConfig, ConfigError, type Config } from './config/index.ts';
+import { Store } from './store/index.ts';
+import { Recorder } from './encoder/index.ts';
+import { SegmentLedger } from './uplink/segment-ledger.ts';
+import { MqttLink } from './uplink/mqtt-link.ts';
+import { HealthReporter } from './health/index.ts';
+import { createSdNotify } from './lib/sd-notify.ts';
+import { logger, setLogLevel } from './lib/log.ts';
+import { errorMessage, FatalStartError } from './lib/errors.ts';
+
+const STOP_DEADLINE_MS = 10_000;
+const log = logger('agent');
+
+export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+interface Step {
+  name: string;
+  stop: () => Promise<void> | void;
+}
+
+export async function runAgent(configFile: string): Promise<number> {
+  let config: Config;
+  try {
+    config = await loadConfig(configFile);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      for (const issue of err.issues) process.stderr.write(`${issue.path}: ${issue.message}\n`);
+      log.fatal({ file: configFile, issues: err.issues.length }, 'the config is invalid; not starting');
+      return 2;
+    }
+    throw err;
+  }
+  setLogLevel(config.log.level);
+  const sd = createSdNotify(process.env, { onError: (err: Error) => log.warn({ err: errorMessage(err) }, 'sd_notify failed') });
+  const steps: Step[] = [];
+  const bootId = randomUUID();
+
+  let signalled: NodeJS.Signals | undefined;
+  const stopRequested = new Promise<NodeJS.Signals>((resolve) => {
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+      process.once(signal, () => {
+        signalled = signal;
+        resolve(signal);
+      });
+    }
+  });
+
+  try {
+    const store = Store.open(config.paths.database);
+    steps.push({ name: 'store', stop: () => store.close() });
+    const bootCount = store.increment('boot_count');
+    log.info({ version: VERSION, boxId: config.boxId, bootId, bootCount, database: store.path, migrated: store.appliedMigrations }, 'venuebox agent starting');
+
+    mkdirSync(config.paths.spool, { recursive: true });
+    const ledger = new SegmentLedger(store);
+
+    const mqtt = new MqttLink({
+      ...config.mqtt,
+      boxId: config.boxId,
+      log: logger('mqtt'),
+      birth: () => ({ boxId: config.boxId, bootId, bootCount, version: VERSION, cameras: config.cameras.map((c) => c.id) }),
+    });
+    mqtt.start();
+    steps.push({ name: 'mqtt', stop: () => mqtt.stop() });
+
+    const recorder = new Recorder({
+      cameras: config.recording.enabled
+        ? config.cameras.map((c) => ({ id: c.id, source: { uri: c.rtsp, transport: c.transport, latencyMs: c.latencyMs, username: c.username, password: c.password } }))
+        : [],
+      segmentSeconds: config.recording.segmentSeconds,
+      spoolDir: config.paths.spool,
+      lastLedgerSeq: (streamId) => ledger.lastSeq(streamId),
+    });
+    recorder.on('segment', (segment) => {
+      try {
+        ledger.add(segment);
+        logger('encoder').debug({ stream: segment.streamId, path: segment.path, durationMs: segment.durationMs, bytes: segment.bytes }, 'segment closed');
+      } catch (err) {
+        // The file stays on disk; the next start adopts it (reconciliation arrives with the uplink issue).
+        logger('encoder').error({ err: errorMessage(err), path: segment.path }, 'segment closed but not recorded in the ledger');
+      }
+    });
+    recorder.start();
+    steps.push({ name: 'recorder', stop: () => recorder.stop() });
+
+    const health = new HealthReporter(
+      { boxId: config.boxId, bootId, spoolPath: config.paths.spool, pipelines: () => recorder.health(), spool: () => ledger.stats() },
+      config.mqtt.healthIntervalSeconds * 1000,
+      (report) => mqtt.publish('health', report),
+    );
+    await health.start();
+    steps.push({ name: 'health', stop: () => health.stop() });
+
+    sd.ready(`recording ${config.cameras.length} camera(s)`);
+    const stopWatchdog = sd.startWatchdog(() => store.db.open);
+    steps.push({ name: 'watchdog', stop: stopWatchdog });
+    log.info({ cameras: config.cameras.length }, 'venuebox agent running');
+  } catch (err) {
+    const fatal = err instanceof FatalStartError ? err.message : errorMessage(err);
+    log.fatal({ err: fatal }, 'the agent cannot start');
+    await stopAll(steps);
+    sd.close();
+    return 1;
+  }
+
+  const signal = signalled ?? (await stopRequested);
+  log.info({ signal }, 'stopping');
+  sd.stopping();
+  const deadline = setTimeout(() => {
+    log.error({ deadlineMs: STOP_DEADLINE_MS }, 'stop did not finish in time; exiting anyway');
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  }, STOP_DEADLINE_MS);
+  deadline.unref();
+  await stopAll(steps);
+  clearTimeout(deadline);
+  sd.close();
+  log.info('stopped');
+  return signal === 'SIGINT' ? 130 : 143;
+}
+
+/** Stops the steps in reverse order of their start; a failing step is logged and the others still stop. */
+async function stopAll(steps: Step[]): Promise<void> {
+  for (const step of [...steps].reverse()) {
+    try {
+      await step.stop();
+    } catch (err) {
+      log.error({ step: step.name, err: errorMessage(err) }, 'stop step failed; continuing');
+    }
+  }
+}

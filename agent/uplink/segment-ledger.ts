@@ -1,0 +1,48 @@
+/**
+ * The segment ledger: a row per closed segment in the store (DESIGN decision 3). The uplink issue adds
+ * upload state, hashes, reconciliation and quota; for now the ledger records what the recorder wrote.
+ */
+import type { Store } from '../store/index.ts';
+import type { ClosedSegment } from '../encoder/index.ts';
+import { segmentSeq } from '../encoder/pipeline-builder.ts';
+import { basename } from 'node:path';
+
+export interface SegmentRow {
+  id: number;
+  stream_id: string;
+  seq: number;
+  path: string;
+  start_time: string;
+  duration_ms: number;
+  bytes: number;
+  state: string;
+}
+
+export class SegmentLedger {
+  constructor(private readonly store: Store) {}
+
+  add(segment: ClosedSegment): SegmentRow {
+    const seq = segmentSeq(basename(segment.path));
+    if (seq === undefined) throw new Error(`not a segment file name: ${segment.path}`);
+    return this.store.db
+      .prepare(
+        `INSERT INTO segments (stream_id, seq, path, start_time, duration_ms, bytes) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (stream_id, seq) DO UPDATE SET path = excluded.path, duration_ms = excluded.duration_ms, bytes = excluded.bytes
+         RETURNING *`,
+      )
+      .get(segment.streamId, seq, segment.path, segment.startTime, segment.durationMs, segment.bytes) as SegmentRow;
+  }
+
+  lastSeq(streamId: string): number | undefined {
+    const row = this.store.db.prepare('SELECT max(seq) AS seq FROM segments WHERE stream_id = ?').get(streamId) as { seq: number | null };
+    return row.seq ?? undefined;
+  }
+
+  stats(): { segments: number; bytes: number } {
+    return this.store.db.prepare('SELECT count(*) AS segments, coalesce(sum(bytes), 0) AS bytes FROM segments').get() as { segments: number; bytes: number };
+  }
+
+  list(streamId: string): SegmentRow[] {
+    return this.store.db.prepare('SELECT * FROM segments WHERE stream_id = ? ORDER BY seq').all(streamId) as SegmentRow[];
+  }
+}

@@ -1,0 +1,52 @@
+/**
+ * The box's MQTT contract, declared once (STYLE 5): every topic under `{prefix}/{boxId}/` and its payload
+ * type. Publishers use these helpers; the telemetry issue adds JSON Schemas and the AsyncAPI document.
+ */
+
+export interface StatusPayload {
+  state: 'online' | 'offline';
+  boxId: string;
+  /** Random per agent start: lets the controller tell a restart from a reconnect. */
+  bootId: string;
+  /** Persisted across restarts, incremented at each start. */
+  bootCount: number;
+  version: string;
+  ts: string;
+  /** Why offline: `shutdown` (clean stop) or `connection-lost` (the last will, set by the broker). */
+  reason?: 'shutdown' | 'connection-lost';
+  cameras?: string[];
+}
+
+export interface HealthPayload {
+  boxId: string;
+  bootId: string;
+  ts: string;
+  uptimeSeconds: number;
+  cpu: { loadPercent: number; load1: number; cores: number; temperatureC: number | null };
+  memory: { totalBytes: number; usedBytes: number; agentRssBytes: number };
+  disk: { spoolPath: string; totalBytes: number; freeBytes: number };
+  spool: { segments: number; bytes: number };
+  pipelines: Array<{
+    streamId: string;
+    state: string;
+    restarts: number;
+    segments: number;
+    lastSegmentAt: string | null;
+    bitrateKbps: number | null;
+    lastError: string | null;
+  }>;
+}
+
+export interface TopicMap {
+  status: StatusPayload;
+  health: HealthPayload;
+}
+
+export type TopicName = keyof TopicMap;
+
+/** Which topics are retained: the controller must see the last status of a box it just subscribed to. */
+export const RETAINED: Record<TopicName, boolean> = { status: true, health: false };
+
+export function topicOf(prefix: string, boxId: string, name: TopicName): string {
+  return `${prefix}/${boxId}/${name}`;
+}

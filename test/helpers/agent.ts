@@ -1,0 +1,136 @@
+// Runs the real agent (`bin/venuebox.js agent`) as a child process with a config in a temp folder.
+// Every line it writes is kept (the canary test reads all of it); JSON log lines are parsed for waits.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { makeTempDir, type TempDir } from './tmp.ts';
+
+const BIN = fileURLToPath(new URL('../../bin/venuebox.js', import.meta.url));
+const running = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
+export interface LogLine {
+  level: string;
+  ns?: string;
+  msg?: string;
+  [key: string]: unknown;
+}
+
+export interface AgentProcess {
+  dir: string;
+  configFile: string;
+  spoolDir: string;
+  databaseFile: string;
+  child: ChildProcess;
+  /** Everything written to stdout and stderr so far. */
+  output(): string;
+  logs(): LogLine[];
+  waitForLog(match: (line: LogLine) => boolean, timeoutMs: number, what?: string): Promise<LogLine>;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** SIGTERM, wait for the exit (SIGKILL after killAfterMs). Idempotent; also removes the temp folder when `cleanup`. */
+  stop(options?: { signal?: NodeJS.Signals; killAfterMs?: number }): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Removes the temp folder (after stop). */
+  cleanup(): Promise<void>;
+}
+
+export interface StartAgentOptions {
+  /** The config object; `paths` default to folders inside the temp dir. */
+  config: Record<string, unknown>;
+  env?: NodeJS.ProcessEnv;
+  /** Reuse a folder (to restart an agent on the same state). */
+  dir?: TempDir;
+}
+
+export async function startAgent(options: StartAgentOptions): Promise<AgentProcess> {
+  const temp = options.dir ?? (await makeTempDir('agent'));
+  const configFile = path.join(temp.path, 'config.json');
+  const spoolDir = path.join(temp.path, 'state', 'spool');
+  const databaseFile = path.join(temp.path, 'state', 'venuebox.db');
+  const config = { paths: { state: path.join(temp.path, 'state'), logs: path.join(temp.path, 'logs') }, ...options.config };
+  await writeFile(configFile, JSON.stringify(config, null, 2));
+  const child = spawn(process.execPath, [BIN, 'agent', '--config', configFile], {
+    env: { ...process.env, ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  running.add(child);
+  let text = '';
+  let partial = '';
+  const lines: LogLine[] = [];
+  const waiters = new Set<{ match: (l: LogLine) => boolean; resolve: (l: LogLine) => void }>();
+  const onData = (chunk: Buffer): void => {
+    const s = chunk.toString('utf8');
+    text += s;
+    const parts = (partial + s).split('\n');
+    partial = parts.pop() ?? '';
+    for (const part of parts) {
+      if (!part.startsWith('{')) continue;
+      let line: LogLine;
+      try {
+        line = JSON.parse(part) as LogLine;
+      } catch {
+        continue;
+      }
+      lines.push(line);
+      for (const waiter of [...waiters]) if (waiter.match(line)) (waiters.delete(waiter), waiter.resolve(line));
+    }
+  };
+  child.stdout?.on('data', onData);
+  child.stderr?.on('data', onData);
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => {
+      running.delete(child);
+      resolve({ code, signal });
+    }),
+  );
+  let stopping: Promise<{ code: number | null; signal: NodeJS.Signals | null }> | undefined;
+  return {
+    dir: temp.path,
+    configFile,
+    spoolDir,
+    databaseFile,
+    child,
+    output: () => text,
+    logs: () => lines,
+    exited,
+    waitForLog(match, timeoutMs, what = 'a log line') {
+      const seen = lines.find(match);
+      if (seen) return Promise.resolve(seen);
+      return new Promise((resolve, reject) => {
+        const waiter = { match, resolve: (l: LogLine) => (clearTimeout(timer), resolve(l)) };
+        const timer = setTimeout(() => {
+          waiters.delete(waiter);
+          reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; agent output tail:\n${text.split('\n').slice(-15).join('\n')}`));
+        }, timeoutMs);
+        waiters.add(waiter);
+        void exited.then(() => {
+          if (!waiters.has(waiter)) return;
+          waiters.delete(waiter);
+          clearTimeout(timer);
+          reject(new Error(`the agent exited while waiting for ${what}; output tail:\n${text.split('\n').slice(-15).join('\n')}`));
+        });
+      });
+    },
+    stop({ signal = 'SIGTERM', killAfterMs = 15_000 } = {}) {
+      stopping ??= (async () => {
+        if (child.exitCode === null && child.signalCode === null) {
+          child.kill(signal);
+          const timer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
+          await exited;
+          clearTimeout(timer);
+        }
+        return exited;
+      })();
+      return stopping;
+    },
+    async cleanup() {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGKILL');
+        await exited;
+      }
+      if (!options.dir) await temp.remove();
+    },
+  };
+}

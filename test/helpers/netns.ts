@@ -1,0 +1,211 @@
+// Network namespaces for system tests (root only): hosts joined by veth pairs to Linux bridges.
+//
+// Layout: every host is a namespace; all bridges live in one extra "switch" namespace of the
+// topology, never in the root namespace. Why: nothing of a test touches the machine's own
+// interfaces, routes or firewall; veth pairs are created with both ends directly in their
+// namespaces (`ip link add … netns A type veth peer … netns B`), so no name ever exists in the root
+// namespace where parallel tests could collide on the 15-character limit; and deleting the
+// namespaces deletes every veth and bridge with them, even after a crash.
+//
+// Names: `vbx-<creator pid>-<random>-<host>`. The pid lets sweepStaleNamespaces() tell a crashed
+// run's leftovers from the namespaces of a test running in parallel.
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { stat } from 'node:fs/promises';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+export interface BridgeSpec {
+  /** [a-z0-9], ≤ 12 characters: it names the bridge `br-NAME` and each host's interface on it. */
+  name: string;
+  /** For the reader; the addresses of the links define the addressing. */
+  subnet?: string;
+}
+export interface LinkSpec {
+  bridge: string;
+  /** CIDR, e.g. 10.77.1.10/24. */
+  address: string;
+}
+export interface HostSpec {
+  /** [a-z0-9], e.g. cam1, box, cloud. */
+  name: string;
+  links: LinkSpec[];
+}
+export interface TopologySpec {
+  bridges: BridgeSpec[];
+  hosts: HostSpec[];
+}
+export interface ExecResult {
+  code: number | null;
+  signal: string | null;
+  stdout: string;
+  stderr: string;
+}
+export interface Topology {
+  /** The namespace name of a host, for `ip netns exec` or a helper's netns option. */
+  ns(host: string): string;
+  /** Run a command inside a host's namespace; a non-zero exit is a result, not an error. */
+  exec(host: string, cmd: string, args: readonly string[], opts?: { timeoutMs?: number }): Promise<ExecResult>;
+  /** Pull the host's cable on that bridge (the switch side goes down; the host sees no carrier). */
+  linkDown(host: string, bridge: string): Promise<void>;
+  linkUp(host: string, bridge: string): Promise<void>;
+  /** Delete every namespace (and with them every veth and bridge); idempotent. */
+  destroy(): Promise<void>;
+}
+
+const PREFIX = 'vbx-';
+const NAME = /^[a-z0-9]{1,12}$/;
+
+export function isRoot(): boolean {
+  return process.getuid?.() === 0;
+}
+
+async function ip(args: readonly string[]): Promise<string> {
+  try {
+    return (await run('ip', args)).stdout;
+  } catch (err) {
+    const stderr = (err as { stderr?: string }).stderr?.trim();
+    throw new Error(`ip ${args.join(' ')} failed: ${stderr || String(err)}`, { cause: err });
+  }
+}
+
+/** Kill what still runs inside a namespace, then delete it: a live process would keep it alive. */
+async function deleteNamespace(name: string): Promise<void> {
+  const pids = (await ip(['netns', 'pids', name]).catch(() => '')).split(/\s+/).filter(Boolean);
+  for (const pid of pids) {
+    try {
+      process.kill(Number(pid), 'SIGKILL');
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+  await ip(['netns', 'del', name]);
+}
+
+export async function createTopology(spec: TopologySpec): Promise<Topology> {
+  for (const name of [...spec.bridges.map((b) => b.name), ...spec.hosts.map((h) => h.name)]) {
+    if (!NAME.test(name) || name === 'switch') throw new Error(`createTopology: bad name "${name}" (want [a-z0-9]{1,12})`);
+  }
+  const id = `${process.pid}-${randomBytes(3).toString('hex')}`;
+  const switchNs = `${PREFIX}${id}-switch`;
+  const hostNs = new Map(spec.hosts.map((h) => [h.name, `${PREFIX}${id}-${h.name}`]));
+  // (host, bridge) → the switch port of that host's link
+  const ports = new Map<string, string>();
+  const created: string[] = [];
+
+  let destroyed: Promise<void> | undefined;
+  const destroy = (): Promise<void> => {
+    destroyed ??= (async () => {
+      const failures: string[] = [];
+      for (const name of created.reverse()) {
+        await deleteNamespace(name).catch((err: Error) => failures.push(err.message));
+      }
+      if (failures.length) throw new Error(`destroy: ${failures.join('; ')}`);
+    })();
+    return destroyed;
+  };
+
+  const addNamespace = async (name: string) => {
+    await ip(['netns', 'add', name]);
+    created.push(name);
+    await ip(['-n', name, 'link', 'set', 'lo', 'up']);
+  };
+
+  try {
+    await addNamespace(switchNs);
+    for (const bridge of spec.bridges) {
+      // Snooping off: the bridge floods multicast like a plain switch, so WS-Discovery works
+      // without an IGMP querier on the test LAN.
+      await ip(['-n', switchNs, 'link', 'add', `br-${bridge.name}`, 'type', 'bridge', 'mcast_snooping', '0']);
+      await ip(['-n', switchNs, 'link', 'set', `br-${bridge.name}`, 'up']);
+    }
+    for (const [h, host] of spec.hosts.entries()) {
+      const ns = hostNs.get(host.name) ?? '';
+      await addNamespace(ns);
+      for (const [l, link] of host.links.entries()) {
+        if (!spec.bridges.some((b) => b.name === link.bridge)) throw new Error(`createTopology: ${host.name} links to unknown bridge ${link.bridge}`);
+        const port = `vbx${h}p${l}`;
+        ports.set(`${host.name}/${link.bridge}`, port);
+        // The host's interface is named after its bridge: `lan`, `wan`.
+        await ip(['link', 'add', 'name', link.bridge, 'netns', ns, 'type', 'veth', 'peer', 'name', port, 'netns', switchNs]);
+        await ip(['-n', switchNs, 'link', 'set', port, 'master', `br-${link.bridge}`, 'up']);
+        await ip(['-n', ns, 'addr', 'add', link.address, 'dev', link.bridge]);
+        await ip(['-n', ns, 'link', 'set', link.bridge, 'up']);
+      }
+    }
+  } catch (err) {
+    await destroy().catch(() => {}); // the creation error is the one to report
+    throw err;
+  }
+
+  const nsOf = (host: string): string => {
+    const ns = hostNs.get(host);
+    if (!ns) throw new Error(`topology: unknown host ${host}`);
+    return ns;
+  };
+  const portOf = (host: string, bridge: string): string => {
+    const port = ports.get(`${host}/${bridge}`);
+    if (!port) throw new Error(`topology: ${host} has no link to ${bridge}`);
+    return port;
+  };
+
+  return {
+    ns: nsOf,
+    exec: async (host, cmd, args, opts = {}) => {
+      try {
+        const { stdout, stderr } = await run('ip', ['netns', 'exec', nsOf(host), cmd, ...args], {
+          timeout: opts.timeoutMs ?? 30_000,
+          killSignal: 'SIGKILL',
+          maxBuffer: 16 * 1024 * 1024,
+        });
+        return { code: 0, signal: null, stdout, stderr };
+      } catch (err) {
+        const e = err as { code?: unknown; signal?: string | null; stdout?: string; stderr?: string };
+        if (typeof e.code !== 'number' && !e.signal) throw err; // spawn failure, not an exit
+        return { code: typeof e.code === 'number' ? e.code : null, signal: e.signal ?? null, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+      }
+    },
+    linkDown: async (host, bridge) => {
+      await ip(['-n', switchNs, 'link', 'set', portOf(host, bridge), 'down']);
+    },
+    linkUp: async (host, bridge) => {
+      await ip(['-n', switchNs, 'link', 'set', portOf(host, bridge), 'up']);
+    },
+    destroy,
+  };
+}
+
+/** Seconds since a process started, or undefined when it does not exist. */
+async function ageOfProcess(pid: number): Promise<number | undefined> {
+  try {
+    const { stdout } = await run('ps', ['-o', 'etimes=', '-p', String(pid)]);
+    const seconds = Number(stdout.trim());
+    return Number.isFinite(seconds) ? seconds : undefined;
+  } catch {
+    return undefined; // ps exits 1 when there is no such process
+  }
+}
+
+/**
+ * Remove `vbx-*` namespaces left by a crashed run: those whose creator process is gone, or is a
+ * newer process that reused its pid (the namespace is older than it). Namespaces of tests running
+ * in parallel, in live processes, are left alone. Returns the names removed.
+ */
+export async function sweepStaleNamespaces(): Promise<string[]> {
+  const listed = await ip(['netns', 'list']).catch(() => '');
+  const removed: string[] = [];
+  for (const name of listed.split('\n').map((line) => line.split(' ')[0] ?? '')) {
+    const pid = Number(/^vbx-(\d+)-/.exec(name)?.[1]);
+    if (!pid || pid === process.pid) continue;
+    const age = await ageOfProcess(pid);
+    const createdMs = (await stat(`/run/netns/${name}`).catch(() => undefined))?.mtimeMs;
+    const creatorStartedMs = age === undefined ? undefined : Date.now() - age * 1000;
+    // 2 s of slack: etimes has one-second resolution.
+    const stale = creatorStartedMs === undefined || (createdMs !== undefined && createdMs < creatorStartedMs - 2000);
+    if (!stale) continue;
+    await deleteNamespace(name);
+    removed.push(name);
+  }
+  return removed;
+}
