@@ -33,6 +33,18 @@ const absolutePath = (description: string) =>
     .meta({ description });
 
 /**
+ * An integer in [min, max]. Deliberately not `z.int()`: zod 4 reports a non-integer as an explicit abort
+ * (`continue: false`), and an explicit abort anywhere below also skips every `when` check above it — one
+ * `latencyMs: 12.5` would hide a duplicate camera id. The JSON Schema still says "integer" (configJsonSchema).
+ */
+const integerSchemas = new WeakSet<object>();
+function integer(min: number, max: number) {
+  const schema = z.number().refine(Number.isInteger, 'must be an integer').min(min).max(max);
+  integerSchemas.add(schema);
+  return schema;
+}
+
+/**
  * A URL with one of `schemes`. Credentials inside it are rejected rather than accepted: a URL is logged,
  * shown in health reports and echoed by GStreamer, so a password in it leaks sooner or later.
  */
@@ -40,8 +52,10 @@ function urlWithScheme(schemes: readonly string[], schemeMessage: string, creden
   const scheme = new RegExp(`^(${schemes.join('|')})://`);
   return z
     .string()
-    .regex(scheme, { error: schemeMessage, abort: true })
+    .regex(scheme, { error: schemeMessage })
     .superRefine((value, ctx) => {
+      // Not `abort: true` on the regex (that would silence cross-key checks, see `integer`): skip here instead.
+      if (!scheme.test(value)) return;
       let url: URL;
       try {
         url = new URL(value);
@@ -89,7 +103,7 @@ function oneSecretForm(value: unknown, ctx: z.RefinementCtx): void {
     });
   }
 }
-const always = { when: (payload: z.core.ParsePayload) => typeof payload.value === 'object' };
+const evenWithSiblingIssues = { when: (payload: z.core.ParsePayload) => typeof payload.value === 'object' };
 
 const pathsSchema = z
   .strictObject({
@@ -132,11 +146,8 @@ const mqttSchema = z
       .meta({ description: 'MQTT client id; must be unique per broker.', 'x-default': 'venuebox-<boxId>' }),
     username: z.string().min(1).max(256).optional().meta({ description: 'User name for the broker.' }),
     ...secretFields('the broker'),
-    keepaliveSeconds: z.int().min(5).max(600).default(30).meta({ description: 'MQTT keepalive interval.' }),
-    healthIntervalSeconds: z
-      .int()
-      .min(5)
-      .max(3600)
+    keepaliveSeconds: integer(5, 600).default(30).meta({ description: 'MQTT keepalive interval.' }),
+    healthIntervalSeconds: integer(5, 3600)
       .default(30)
       .meta({ description: 'How often the health report is published.' }),
     topicPrefix: z
@@ -147,14 +158,11 @@ const mqttSchema = z
       })
       .default('venuebox/v1')
       .meta({ description: 'Topic prefix; the box publishes under `<topicPrefix>/<boxId>/…`.' }),
-    connectTimeoutSeconds: z
-      .int()
-      .min(1)
-      .max(120)
+    connectTimeoutSeconds: integer(1, 120)
       .default(10)
       .meta({ description: 'How long one connection attempt may take.' }),
   })
-  .superRefine(oneSecretForm, always)
+  .superRefine(oneSecretForm, evenWithSiblingIssues)
   .meta({ description: 'The MQTT broker the box reports to.' });
 
 const cameraSchema = z
@@ -177,9 +185,9 @@ const cameraSchema = z
       .enum(['tcp', 'udp'])
       .default('tcp')
       .meta({ description: 'RTSP transport; tcp survives lossy venue LANs and NAT.' }),
-    latencyMs: z.int().min(0).max(5000).default(200).meta({ description: 'Jitter buffer of the RTSP source.' }),
+    latencyMs: integer(0, 5000).default(200).meta({ description: 'Jitter buffer of the RTSP source.' }),
   })
-  .superRefine(oneSecretForm, always);
+  .superRefine(oneSecretForm, evenWithSiblingIssues);
 
 const camerasSchema = z
   .array(cameraSchema)
@@ -204,7 +212,7 @@ const camerasSchema = z
 const recordingSchema = z
   .strictObject({
     enabled: z.boolean().default(true).meta({ description: 'Record the cameras into the spool.' }),
-    segmentSeconds: z.int().min(1).max(60).default(2).meta({ description: 'Length of one media segment.' }),
+    segmentSeconds: integer(1, 60).default(2).meta({ description: 'Length of one media segment.' }),
   })
   .prefault({})
   .meta({ description: 'Recording.' });
@@ -262,10 +270,13 @@ export const SCHEMA_ID = 'urn:venuebox:schema:config:v1';
 
 /** The JSON Schema of what a user writes (input side: defaults shown, not required). Deterministic. */
 export function configJsonSchema(): Record<string, unknown> {
-  const generated = z.toJSONSchema(configObjectSchema, { io: 'input', target: 'draft-2020-12' }) as Record<
-    string,
-    unknown
-  >;
+  const generated = z.toJSONSchema(configObjectSchema, {
+    io: 'input',
+    target: 'draft-2020-12',
+    override: ({ zodSchema, jsonSchema }) => {
+      if (integerSchemas.has(zodSchema)) jsonSchema.type = 'integer';
+    },
+  }) as Record<string, unknown>;
   const { $schema, ...rest } = generated;
   return {
     $schema,

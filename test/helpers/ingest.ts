@@ -16,15 +16,14 @@ export interface Ingest {
 const NGINX = '/usr/sbin/nginx';
 
 function nginxConf(dir: string, root: string, port: number): string {
-  const isRoot = process.getuid?.() === 0;
   const tmp = (name: string) => path.join(dir, 'tmp', name);
+  // One process, no master/worker split: the kernel kills it with the test worker
+  // (PR_SET_PDEATHSIG, see processes.ts), which it cannot do for a worker that outlives a SIGKILLed
+  // master (seen here). It also makes `user root;` unnecessary: a single process keeps the
+  // invoking user, root or not, so it can write into this 0700 folder (a worker would run as nobody).
   return `
+master_process off;
 worker_processes 1;
-${
-  // As root the workers would run as nobody and could not write into this 0700 folder.
-  // As non-root the directive only earns a warning, so leave it out.
-  isRoot ? 'user root;' : ''
-}
 pid ${dir}/nginx.pid;
 error_log ${dir}/error.log info;
 error_log stderr warn;

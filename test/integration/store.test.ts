@@ -37,7 +37,7 @@ test('a new migration is applied on the next start, in a transaction', async (t)
   t.throws(() => Store.open(file, { migrations: broken }), { instanceOf: FatalStartError });
   const after = Store.open(file, { migrations: next });
   t.is(after.schemaVersion(), MIGRATIONS.length + 1, 'the failed migration left nothing behind');
-  t.is(after.db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name = 'y'").get().n, 0);
+  t.is((after.db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name = 'y'").get() as { n: number }).n, 0);
   after.close();
 });
 

@@ -154,7 +154,7 @@ const rejected: { title: string; change: (c: ReturnType<typeof venueConfig>) => 
   },
   {
     title: 'the broker missing',
-    change: (c) => delete c.mqtt,
+    change: (c) => Reflect.deleteProperty(c, 'mqtt'),
     issues: ['mqtt: required'],
   },
   {
@@ -180,13 +180,15 @@ for (const { title, change, issues } of rejected) {
 test('reports every issue at once, not just the first', (t) => {
   const config = venueConfig();
   Object.assign(config.mqtt!, { keepaliveSeconds: 1, healthIntervalSeconds: 'often' });
-  Object.assign(config.cameras![0]!, { rtsp: 'http://x', transport: 'quic' });
+  // latencyMs: a non-integer is an explicit abort in zod 4, which once hid the duplicate id below.
+  Object.assign(config.cameras![0]!, { rtsp: 'http://x', transport: 'quic', latencyMs: 12.5 });
   Object.assign(config.cameras![1]!, { id: 'main-wide', password: 'a', passwordEnv: 'CAM_PW' });
   t.deepEqual(issueLines(config), [
     'mqtt.keepaliveSeconds: must be ≥ 5',
     'mqtt.healthIntervalSeconds: must be a number',
     'cameras[0].rtsp: must be an rtsp:// URL',
     'cameras[0].transport: must be one of tcp, udp',
+    'cameras[0].latencyMs: must be an integer',
     'cameras[1].passwordEnv: conflicts with password: give only one of password, passwordFile, passwordEnv',
     'cameras[1].id: duplicate id "main-wide" (also cameras[0])',
   ]);
@@ -244,7 +246,7 @@ const brokenJson: { title: string; text: string; message: string }[] = [
   {
     title: 'an unquoted URL',
     text: '{\n  "boxId": "arena-north-01",\n  "mqtt": { "url": mqtt://10.0.0.2 }\n}\n',
-    message: "invalid JSON at line 3, column 19: Unexpected token 'm'",
+    message: "invalid JSON at line 3, column 20: Unexpected token 'm'",
   },
   {
     title: 'a trailing comma',
