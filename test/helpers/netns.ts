@@ -9,7 +9,7 @@
 //
 // Names: `vbx-<creator pid>-<random>-<host>`. The pid lets sweepStaleNamespaces() tell a crashed
 // run's leftovers from the namespaces of a test running in parallel.
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { promisify } from 'node:util';
@@ -55,6 +55,19 @@ export interface Topology {
 }
 
 const PREFIX = 'vbx-';
+
+// Namespaces not yet destroyed, deleted synchronously if the process exits after a crash; a
+// SIGKILLed process leaves them to sweepStaleNamespaces().
+const liveNamespaces = new Set<string>();
+process.on('exit', () => {
+  for (const name of liveNamespaces) {
+    try {
+      execFileSync('ip', ['netns', 'del', name], { stdio: 'ignore' });
+    } catch {
+      /* nothing more can be done while exiting */
+    }
+  }
+});
 const NAME = /^[a-z0-9]{1,12}$/;
 
 export function isRoot(): boolean {
@@ -99,7 +112,10 @@ export async function createTopology(spec: TopologySpec): Promise<Topology> {
     destroyed ??= (async () => {
       const failures: string[] = [];
       for (const name of created.reverse()) {
-        await deleteNamespace(name).catch((err: Error) => failures.push(err.message));
+        await deleteNamespace(name).then(
+          () => liveNamespaces.delete(name),
+          (err: Error) => failures.push(err.message),
+        );
       }
       if (failures.length) throw new Error(`destroy: ${failures.join('; ')}`);
     })();
@@ -109,6 +125,7 @@ export async function createTopology(spec: TopologySpec): Promise<Topology> {
   const addNamespace = async (name: string) => {
     await ip(['netns', 'add', name]);
     created.push(name);
+    liveNamespaces.add(name);
     await ip(['-n', name, 'link', 'set', 'lo', 'up']);
   };
 

@@ -28,7 +28,7 @@ if (!isRoot()) {
     t.pass();
   });
 } else {
-  test('venue LAN in namespaces: the box reaches camera and broker; a pulled cable cuts the camera off', async (t) => {
+  test.serial('venue LAN in namespaces: the box reaches camera and broker; a pulled cable cuts the camera off', async (t) => {
     await sweepStaleNamespaces();
     const topo = await createTopology({
       bridges: [
@@ -96,6 +96,24 @@ if (!isRoot()) {
     t.false(netnsList.includes(prefix), 'the switch namespace still exists');
     const { stdout: links } = await run('ip', ['-o', 'link']);
     t.false(/\bvbx/.test(links), 'a vbx link exists in the root namespace');
+  });
+
+  // Serial: the other test's namespaces, made by this same process, must not appear in the diff.
+  test.serial('createTopology cleans up what it made when creation fails half-way', async (t) => {
+    const before = (await run('ip', ['netns', 'list'])).stdout;
+    await t.throwsAsync(
+      createTopology({
+        bridges: [{ name: 'lan' }],
+        hosts: [
+          { name: 'cam1', links: [{ bridge: 'lan', address: '10.77.1.10/24' }] },
+          { name: 'box', links: [{ bridge: 'lan', address: 'not-an-address' }] },
+        ],
+      }),
+      { message: /not-an-address/ },
+    );
+    const after = (await run('ip', ['netns', 'list'])).stdout;
+    const ours = (list: string) => list.split('\n').filter((l) => l.startsWith(`vbx-${process.pid}-`));
+    t.deepEqual(ours(after), ours(before));
   });
 }
 
