@@ -64,8 +64,11 @@ export function buildRecordingPipeline(spec: RecordingSpec): BuiltPipeline {
     // protocols is a flags property: it must be in the launch string (STACK-NOTES: enums cannot be set from JS).
     `rtspsrc name=src location=${quoteLaunchValue(source.uri)} protocols=${source.transport} latency=${source.latencyMs} drop-on-latency=false`,
     DEPAY[spec.codec],
-    // splitmuxsink cuts at the first keyframe after max-size-time: a segment is as long as the camera's GOP allows.
-    `splitmuxsink name=mux muxer=mpegtsmux max-size-time=${Math.round(segment.seconds * 1e9)} location=${quoteLaunchValue(pattern)} start-index=${segment.startIndex}`,
+    // splitmuxsink starts a new file at a keyframe when adding the next GOP would exceed max-size-time. GOP
+    // durations jitter by microseconds over RTSP, so two 1 s GOPs measure 2.000001 s and a bare 2 s limit cut
+    // every second or third segment at 1 s (measured: 1.00/2.00 s alternating). A 10 % margin keeps segments
+    // at the GOP multiple nearest the target.
+    `splitmuxsink name=mux muxer=mpegtsmux max-size-time=${Math.round(segment.seconds * 1.1 * 1e9)} location=${quoteLaunchValue(pattern)} start-index=${segment.startIndex}`,
   ].join(' ! ');
   const properties: BuiltPipeline['properties'] = {};
   if (source.username !== undefined || source.password !== undefined) {

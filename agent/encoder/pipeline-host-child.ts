@@ -31,8 +31,14 @@ const gstreamer = createRequire(import.meta.url)('gstreamer-superficial') as Gst
 let pipeline: GstPipeline | undefined;
 let stopRequested = false;
 let exiting = false;
-/** Fragments opened and not yet closed, by location: wall-clock start and running time (ns). */
-const openFragments = new Map<string, { startTime: string; runningTimeNs: number }>();
+/** Fragments opened and not yet closed, by location: running time (ns) of their first buffer. */
+const openFragments = new Map<string, number>();
+/**
+ * Wall-clock ms at running time 0, fixed at the first fragment. Segment start times are derived from the
+ * running time, not from when a bus message happened to arrive (that lags by up to a second at start-up),
+ * so consecutive segments of a run abut exactly and a gap in start times means footage is really missing.
+ */
+let wallClockAtZeroMs: number | undefined;
 
 function send(event: HostEvent): void {
   if (process.connected) process.send?.(event);
@@ -58,10 +64,11 @@ function onBusMessage(message: Record<string, unknown>): void {
     // 64-bit values come back as strings (STACK-NOTES).
     const runningTimeNs = Number(message['running-time']);
     if (name === 'splitmuxsink-fragment-opened') {
-      openFragments.set(location, { startTime: new Date().toISOString(), runningTimeNs });
+      wallClockAtZeroMs ??= Date.now() - runningTimeNs / 1e6;
+      openFragments.set(location, runningTimeNs);
       return;
     }
-    const opened = openFragments.get(location);
+    const openedNs = openFragments.get(location);
     openFragments.delete(location);
     let bytes = 0;
     try {
@@ -72,8 +79,8 @@ function onBusMessage(message: Record<string, unknown>): void {
     send({
       type: 'segment-closed',
       path: location,
-      startTime: opened?.startTime ?? new Date().toISOString(),
-      durationMs: opened ? Math.round((runningTimeNs - opened.runningTimeNs) / 1e6) : 0,
+      startTime: new Date(Math.round((wallClockAtZeroMs ?? Date.now()) + (openedNs ?? runningTimeNs) / 1e6)).toISOString(),
+      durationMs: openedNs !== undefined ? Math.round((runningTimeNs - openedNs) / 1e6) : 0,
       bytes,
     });
     return;

@@ -34,7 +34,11 @@ export class PipelineHost extends EventEmitter<PipelineHostEvents> {
   readonly exited: Promise<HostExit>;
   private resolveExited!: (exit: HostExit) => void;
 
-  constructor(private readonly label: string) {
+  constructor(
+    private readonly label: string,
+    /** How many stderr lines to keep for the failure report. */
+    private readonly keepStderrLines = STDERR_LINES,
+  ) {
     super();
     this.exited = new Promise((resolve) => (this.resolveExited = resolve));
   }
@@ -100,7 +104,7 @@ export class PipelineHost extends EventEmitter<PipelineHostEvents> {
     for (const line of lines) {
       if (line.trim() === '') continue;
       this.stderrLines.push(redact(line));
-      if (this.stderrLines.length > STDERR_LINES) this.stderrLines.shift();
+      if (this.stderrLines.length > this.keepStderrLines) this.stderrLines.shift();
     }
     this.partialLine = redact(this.partialLine).slice(-2000);
   }

@@ -12,6 +12,7 @@ import { probeMedia } from '../helpers/media.ts';
 
 interface SegmentRow {
   seq: number;
+  start_time: string;
   path: string;
   duration_ms: number;
   bytes: number;
@@ -20,7 +21,7 @@ interface SegmentRow {
 function ledger(agent: AgentProcess): SegmentRow[] {
   const db = new Database(agent.databaseFile, { readonly: true, fileMustExist: true });
   try {
-    return db.prepare('SELECT seq, path, duration_ms, bytes FROM segments ORDER BY seq').all() as SegmentRow[];
+    return db.prepare('SELECT seq, path, start_time, duration_ms, bytes FROM segments ORDER BY seq').all() as SegmentRow[];
   } finally {
     db.close();
   }
@@ -60,13 +61,13 @@ test('records the camera into consecutive ~2 s H.264 segments, reports status an
   const report = health.json() as { cpu: { cores: number }; memory: { totalBytes: number }; disk: { freeBytes: number } };
   t.true(report.cpu.cores > 0 && report.memory.totalBytes > 0 && report.disk.freeBytes > 0, JSON.stringify(report));
 
-  await agent.waitForLog(segmentLogged(4), 40_000, '4 closed segments');
+  await agent.waitForLog(segmentLogged(6), 40_000, '6 closed segments');
   const exit = await agent.stop();
   t.is(exit.code, 143, 'exit code after SIGTERM');
   t.truthy(agent.logs().find((l) => l.msg === 'stopped'), 'the agent logged its clean stop');
 
   const rows = ledger(agent);
-  t.true(rows.length >= 4, `ledger rows: ${rows.length}`);
+  t.true(rows.length >= 6, `ledger rows: ${rows.length}`);
   rows.forEach((row, i) => t.is(row.seq, rows[0]!.seq + i, 'sequence numbers are consecutive'));
   // Every segment in the ledger — including the last one, closed by EOS on SIGTERM — is playable.
   for (const row of rows) {
@@ -81,6 +82,12 @@ test('records the camera into consecutive ~2 s H.264 segments, reports status an
     const media = await probeMedia(row.path);
     t.true(media.durationSeconds > 1.5 && media.durationSeconds < 2.6, `${path.basename(row.path)}: ${media.durationSeconds} s`);
     t.true(Math.abs(row.duration_ms - 2000) < 500, `ledger duration ${row.duration_ms} ms`);
+  }
+  // Consecutive in time as well as in number: each segment starts where the previous one ended.
+  for (const [i, row] of rows.slice(1).entries()) {
+    const previous = rows[i]!;
+    const gapMs = Date.parse(row.start_time) - (Date.parse(previous.start_time) + previous.duration_ms);
+    t.true(Math.abs(gapMs) < 400, `gap before ${row.seq}: ${gapMs} ms`);
   }
   const files = (await readdir(path.join(agent.spoolDir, 'cam1'))).sort();
   t.deepEqual(files, rows.map((r) => path.basename(r.path)), 'every file on disk is in the ledger');

@@ -48,7 +48,8 @@ test('a host records segments, reports each one, and on stop closes the last one
 });
 
 test('a failing pipeline reports the error, exits 1, and its stderr tail is kept redacted', async (t) => {
-  const host = new PipelineHost('broken');
+  // Keep every line: at GST_DEBUG level 5 rtspsrc echoes the full URL early in its output.
+  const host = new PipelineHost('broken', 1000);
   t.teardown(() => host.kill());
   const errors: HostEvent[] = [];
   host.on('event', (e) => e.type === 'error' && errors.push(e));
