@@ -52,7 +52,7 @@ export class PipelineHost extends EventEmitter<PipelineHostEvents> {
     return [...this.stderrLines, ...(this.partialLine ? [this.partialLine] : [])];
   }
 
-  start(pipeline: BuiltPipeline, env: NodeJS.ProcessEnv = process.env): void {
+  start(pipeline: Pick<BuiltPipeline, 'launch' | 'properties'>, env: NodeJS.ProcessEnv = process.env): void {
     if (this.child) throw new Error(`pipeline host ${this.label} was already started; make a new one`);
     const child = fork(CHILD_ENTRY, [], {
       execArgv: ['--import', TSX_LOADER],
