@@ -9,11 +9,12 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { loadConfig, ConfigError, type Config } from './config/index.ts';
 import { Store } from './store/index.ts';
 import { Recorder } from './encoder/index.ts';
+import { recordedCameras } from './cameras/index.ts';
 import { SegmentLedger } from './uplink/segment-ledger.ts';
 import { MqttLink } from './uplink/mqtt-link.ts';
 import { HealthReporter } from './health/index.ts';
 import { createSdNotify } from './lib/sd-notify.ts';
-import { logger, setLogLevel } from './lib/log.ts';
+import { logger, setLogLevel, getLogLevel } from './lib/log.ts';
 import { errorMessage, FatalStartError } from './lib/errors.ts';
 
 const STOP_DEADLINE_MS = 10_000;
@@ -39,6 +40,14 @@ export async function runAgent(configFile: string): Promise<number> {
     throw err;
   }
   setLogLevel(config.log.level);
+  // Run-time level change without a restart: SIGUSR2 toggles between the configured level and a more
+  // verbose one (debug; info when debug or trace is configured).
+  process.on('SIGUSR2', () => {
+    const verbose = config.log.level === 'debug' || config.log.level === 'trace' ? 'info' : 'debug';
+    const next = getLogLevel() === config.log.level ? verbose : config.log.level;
+    setLogLevel(next);
+    log.warn({ logLevel: next }, 'log level changed (SIGUSR2)');
+  });
   const sd = createSdNotify(process.env, { onError: (err: Error) => log.warn({ err: errorMessage(err) }, 'sd_notify failed') });
   const steps: Step[] = [];
   const bootId = randomUUID();
@@ -72,9 +81,7 @@ export async function runAgent(configFile: string): Promise<number> {
     steps.push({ name: 'mqtt', stop: () => mqtt.stop() });
 
     const recorder = new Recorder({
-      cameras: config.recording.enabled
-        ? config.cameras.map((c) => ({ id: c.id, source: { uri: c.rtsp, transport: c.transport, latencyMs: c.latencyMs, username: c.username, password: c.password } }))
-        : [],
+      cameras: config.recording.enabled ? recordedCameras(config.cameras) : [],
       segmentSeconds: config.recording.segmentSeconds,
       spoolDir: config.paths.spool,
       lastLedgerSeq: (streamId) => ledger.lastSeq(streamId),

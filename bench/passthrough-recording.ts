@@ -1,0 +1,326 @@
+/**
+ * Benchmark: passthrough recording of RTSP cameras into 2 s MPEG-TS segments (DESIGN decision 2), three ways
+ * against the same virtual cameras, one after the other, each for the same duration:
+ *   venuebox   — one PipelineHost child per camera running buildRecordingPipeline's launch string (the agent's path)
+ *   ffmpeg     — the peer: `ffmpeg -rtsp_transport tcp -i URL -c copy -f segment …`, one process per camera
+ *   gst-launch — the same launch string in gst-launch-1.0: venuebox minus gst-launch is the cost of the Node host
+ * The house rule: performance is measured against a real peer in the same run and reported as ratios; tests never
+ * assert timings. Usage and results: docs/BENCHMARKS.md.
+ *
+ *   node --import tsx bench/passthrough-recording.ts [--seconds 30] [--cameras 1 --cameras 4] [--width 1920 --height 1080] [--write]
+ */
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync, watch } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { buildRecordingPipeline } from '../agent/encoder/pipeline-builder.ts';
+import { PipelineHost } from '../agent/encoder/pipeline-host.ts';
+import { probeMedia } from '../test/helpers/media.ts';
+import { startProcess } from '../test/helpers/processes.ts';
+import { makeTempDir } from '../test/helpers/tmp.ts';
+import { startVirtualCamera } from '../test/helpers/virtual-camera.ts';
+
+const RECORDERS = ['venuebox', 'ffmpeg', 'gst-launch'] as const;
+type Recorder = (typeof RECORDERS)[number];
+const FPS = 25;
+const BITRATE_KBPS = 4000;
+const SEGMENT_SECONDS = 2;
+/** Above this share of all cores busy, the cameras and recorders compete for CPU and the figures are not clean. */
+const SATURATED_PCT = 90;
+const FALLBACK = { width: 1280, height: 720 };
+const DOC = fileURLToPath(new URL('../docs/BENCHMARKS.md', import.meta.url));
+const [BEGIN, END] = ['<!-- bench:passthrough-recording:begin -->', '<!-- bench:passthrough-recording:end -->'];
+const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' })) || 100;
+
+interface Config { cameras: number; width: number; height: number; seconds: number }
+interface Recording { pid(): number | undefined; ended(): string | undefined; stop(): Promise<void> }
+interface Result {
+  recorder: Recorder;
+  cpuPct: number; // steady state (all first segments in → stop), % of one core per camera
+  startupCpuS: number; // per camera, spawn → all first segments in (Node + tsx start-up shows here)
+  rssMiB: number; // peak RSS per camera
+  firstSegmentS: number; // mean over cameras
+  segments: number; // per camera
+  recordedS: number; // per camera, ffprobe
+  playable: string;
+  cameraCpuPct: number; // the virtual cameras (x264), per camera: the contention a reader must judge
+  machineBusyPct: number; // all cores, steady window
+  problems: string[];
+}
+
+/** CPU ticks (utime+stime, plus reaped children's) and summed VmHWM (KiB) of a process and its live descendants. */
+function sampleTree(root: number): { ticks: number; hwmKiB: number; alive: boolean } {
+  const stats = new Map<number, string[]>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let text: string;
+    try {
+      text = readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue; // the process exited between readdir and read: it is not ours to count
+    }
+    // Field 2 (comm) may hold spaces and parentheses: the fixed fields start after the last ')' (proc(5)).
+    stats.set(Number(entry), text.slice(text.lastIndexOf(')') + 2).split(' '));
+  }
+  if (!stats.has(root)) return { ticks: 0, hwmKiB: 0, alive: false };
+  const tree = [root];
+  for (let i = 0; i < tree.length; i++) {
+    for (const [pid, fields] of stats) if (Number(fields[1]) === tree[i]) tree.push(pid);
+  }
+  let ticks = 0;
+  let hwmKiB = 0;
+  for (const pid of tree) {
+    const f = stats.get(pid) ?? [];
+    ticks += [11, 12, 13, 14].reduce((sum, i) => sum + Number(f[i] ?? 0), 0); // utime stime cutime cstime
+    try {
+      hwmKiB += Number(/^VmHWM:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+    } catch {
+      continue; // exited since the stat read; its CPU is counted, its memory is gone
+    }
+  }
+  return { ticks, hwmKiB, alive: true };
+}
+
+/** Busy and total jiffies of the whole machine (all cores), from the first line of /proc/stat. */
+function machineTicks(): { busy: number; total: number } {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
+  const total = f.reduce((a, b) => a + b, 0);
+  return { busy: total - (f[3] ?? 0) - (f[4] ?? 0), total }; // idle and iowait are not busy
+}
+
+/** The virtual camera helper does not expose its PID: find the python process serving that port. */
+function cameraPid(port: number): number {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      if (argv.some((a) => a.endsWith('virtual-camera.py')) && argv[argv.indexOf('--port') + 1] === String(port)) return Number(entry);
+    } catch {
+      continue; // gone meanwhile
+    }
+  }
+  throw new Error(`no virtual camera process found for port ${port}`);
+}
+
+/** gst-launch escapes the spaces of each argv element (gst_parse_launchv): split the string outside quotes. */
+function launchTokens(launch: string): string[] {
+  return launch.match(/(?:[^\s"]+|"(?:\\.|[^"\\])*")+/g) ?? [];
+}
+
+/** A CLI recorder; SIGINT is the clean stop for both (ffmpeg writes its trailer, gst-launch -e sends EOS). */
+async function startCli(cmd: string, args: string[], label: string): Promise<Recording> {
+  const proc = await startProcess(cmd, args, { label, timeoutMs: 5000, killAfterMs: 5000 });
+  let stopping = false;
+  let endedEarly: string | undefined;
+  void proc.exited.then((exit) => {
+    if (!stopping) endedEarly = `${label} exited early (${exit.code ?? exit.signal}): ${proc.output().slice(-300)}`;
+  });
+  return {
+    pid: () => proc.child.pid,
+    ended: () => endedEarly,
+    stop: async () => {
+      stopping = true;
+      proc.child.kill('SIGINT');
+      await Promise.race([proc.exited, sleep(5000)]);
+      await proc.stop(); // SIGTERM/SIGKILL if SIGINT was not enough; a no-op after a clean exit
+    },
+  };
+}
+
+async function startRecording(recorder: Recorder, url: string, directory: string, label: string): Promise<Recording> {
+  if (recorder === 'ffmpeg') {
+    // -nostdin/-loglevel as a deployment would run it (Frigate does the same); the recording arguments are the peer's.
+    const args = ['-hide_banner', '-nostdin', '-loglevel', 'warning', '-rtsp_transport', 'tcp', '-i', url];
+    return startCli('ffmpeg', [...args, '-c', 'copy', '-f', 'segment', '-segment_time', String(SEGMENT_SECONDS), '-segment_format', 'mpegts', `${directory}/%08d.ts`], label);
+  }
+  const pipeline = buildRecordingPipeline({
+    streamId: label,
+    source: { uri: url, transport: 'tcp', latencyMs: 200 },
+    codec: 'h264',
+    segment: { seconds: SEGMENT_SECONDS, directory, startIndex: 0 },
+  });
+  if (recorder === 'gst-launch') return startCli('gst-launch-1.0', ['-q', '-e', ...launchTokens(pipeline.launch)], label);
+  const host = new PipelineHost(label);
+  let stopping = false;
+  let endedEarly: string | undefined;
+  host.on('exit', (exit) => {
+    if (!stopping) endedEarly = `${label} exited early (${exit.code ?? exit.signal}): ${host.stderrTail().slice(-3).join(' | ')}`;
+  });
+  host.start(pipeline);
+  return {
+    pid: () => host.pid,
+    ended: () => endedEarly,
+    stop: async () => {
+      stopping = true;
+      await host.stop(5000); // EOS closes the last segment, as the supervisor stops a host
+    },
+  };
+}
+
+/** One recorder against fresh cameras (so every recorder meets a cold camera and a first keyframe at once). */
+async function runPhase(recorder: Recorder, cfg: Config, root: string, signal: AbortSignal): Promise<Result> {
+  const undo: Array<() => Promise<void>> = [];
+  const watchers: Array<ReturnType<typeof watch>> = [];
+  try {
+    const cameras = [];
+    for (let i = 0; i < cfg.cameras; i++) {
+      const camera = await startVirtualCamera({ width: cfg.width, height: cfg.height, fps: FPS, bitrateKbps: BITRATE_KBPS });
+      undo.push(() => camera.stop());
+      cameras.push({ camera, pid: cameraPid(camera.port), dir: `${root}/${recorder}-${cfg.cameras}x${cfg.height}p-${i}` });
+    }
+    const recordings: Recording[] = [];
+    const firstAt: Array<number | undefined> = [];
+    const startedAt: number[] = [];
+    for (const [i, { camera, dir }] of cameras.entries()) {
+      await mkdir(dir);
+      // A segment is complete when the next one is opened: both muxers close a file before opening the next.
+      const watcher = watch(dir, () => {
+        if (firstAt[i] === undefined && readdirSync(dir).filter((f) => f.endsWith('.ts')).length >= 2) firstAt[i] = performance.now();
+      });
+      watchers.push(watcher);
+      startedAt.push(performance.now());
+      const recording = await startRecording(recorder, camera.url, dir, `${recorder}-${i}`);
+      undo.push(() => recording.stop());
+      recordings.push(recording);
+    }
+    const sample = () => ({
+      at: performance.now(),
+      machine: machineTicks(),
+      rec: recordings.map((r) => sampleTree(r.pid() ?? -1)),
+      cam: cameras.map((c) => sampleTree(c.pid).ticks),
+    });
+    const start = sample();
+    const deadline = start.at + cfg.seconds * 1000;
+    while (firstAt.some((t) => t === undefined) && performance.now() < deadline) await sleep(20, undefined, { signal });
+    const warm = sample(); // steady state starts when every camera has its first segment: start-up is reported apart
+    await sleep(Math.max(0, deadline - performance.now()), undefined, { signal });
+    const end = sample();
+    for (const recording of recordings) await recording.stop();
+    for (const { camera } of cameras) await camera.stop();
+
+    const problems = recordings.flatMap((r) => r.ended() ?? []);
+    const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+    const seconds = (end.at - warm.at) / 1000;
+    let playable = 0;
+    let total = 0;
+    let recordedS = 0;
+    for (const { dir } of cameras) {
+      for (const file of readdirSync(dir).filter((f) => f.endsWith('.ts')).sort()) {
+        total++;
+        try {
+          const media = await probeMedia(`${dir}/${file}`); // decodes every frame: playable, not just parseable
+          if (media.frames > 0) playable++;
+          recordedS += Number.isFinite(media.durationSeconds) ? media.durationSeconds : 0;
+        } catch (err) {
+          problems.push(`${file} of ${dir} is not playable: ${(err as Error).message.split('\n')[0]}`);
+        }
+      }
+    }
+    const latencies = firstAt.map((t, i) => (t === undefined ? NaN : (t - startedAt[i]!) / 1000));
+    return {
+      recorder,
+      cpuPct: (sum(end.rec.map((s) => s.ticks)) - sum(warm.rec.map((s) => s.ticks))) / CLK_TCK / seconds / cfg.cameras * 100,
+      startupCpuS: sum(warm.rec.map((s) => s.ticks)) / CLK_TCK / cfg.cameras,
+      rssMiB: sum(end.rec.map((s) => s.hwmKiB)) / 1024 / cfg.cameras,
+      firstSegmentS: sum(latencies) / cfg.cameras,
+      segments: total / cfg.cameras,
+      recordedS: recordedS / cfg.cameras,
+      playable: `${playable}/${total}`,
+      cameraCpuPct: (sum(end.cam) - sum(warm.cam)) / CLK_TCK / seconds / cfg.cameras * 100,
+      machineBusyPct: ((end.machine.busy - warm.machine.busy) / (end.machine.total - warm.machine.total)) * 100,
+      problems,
+    };
+  } finally {
+    for (const watcher of watchers) watcher.close();
+    for (const step of undo.reverse()) {
+      await step().catch((err: unknown) => console.error(`cleanup step failed: ${(err as Error).message}`));
+    }
+  }
+}
+
+function table(cfg: Config, results: Result[]): string {
+  const peer = results.find((r) => r.recorder === 'ffmpeg');
+  const ratio = (a: number, b: number | undefined) => (b ? `${(a / b).toFixed(2)}×` : '–');
+  const lines = [
+    `#### ${cfg.cameras} camera${cfg.cameras > 1 ? 's' : ''}, ${cfg.width}x${cfg.height} @ ${FPS} fps, ${BITRATE_KBPS} kbps, 1 s GOP, ${cfg.seconds} s per recorder`,
+    '',
+    '| recorder | CPU % of a core / camera | CPU vs ffmpeg | peak RSS MiB / camera | RSS vs ffmpeg | CPU s to first segment / camera | first segment after s | segments / camera | recorded s / camera (ffprobe) | playable | virtual cameras CPU % / camera | machine busy % (all cores) |',
+    '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
+  ];
+  for (const r of results) {
+    lines.push(
+      `| ${r.recorder} | ${r.cpuPct.toFixed(1)} | ${ratio(r.cpuPct, peer?.cpuPct)} | ${r.rssMiB.toFixed(1)} | ${ratio(r.rssMiB, peer?.rssMiB)} | ${r.startupCpuS.toFixed(2)} | ${r.firstSegmentS.toFixed(2)} | ${r.segments.toFixed(1)} | ${r.recordedS.toFixed(1)} | ${r.playable} | ${r.cameraCpuPct.toFixed(0)} | ${r.machineBusyPct.toFixed(0)} |`,
+    );
+  }
+  const problems = results.flatMap((r) => r.problems.map((p) => `- ${r.recorder}: ${p}`));
+  return [...lines, ...(problems.length ? ['', 'Problems:', ...problems] : [])].join('\n');
+}
+
+function machine(): string {
+  const cpu = /^model name\s*:\s*(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? 'unknown';
+  const gst = execFileSync('gst-launch-1.0', ['--version'], { encoding: 'utf8' }).split('\n')[1] ?? '?';
+  const ffmpeg = execFileSync('ffmpeg', ['-version'], { encoding: 'utf8' }).split(' Copyright')[0] ?? '?';
+  return `${new Date().toISOString().slice(0, 10)} · ${cpu}, ${os.cpus().length} cores · kernel ${os.release()} · ${gst} · ${ffmpeg} · Node ${process.version}`;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      seconds: { type: 'string', default: '30' },
+      cameras: { type: 'string', multiple: true, default: ['1', '4'] },
+      width: { type: 'string', default: '1920' },
+      height: { type: 'string', default: '1080' },
+      write: { type: 'boolean', default: false },
+    },
+  });
+  const seconds = Number(values.seconds);
+  const counts = values.cameras.flatMap((c) => c.split(',')).map(Number);
+  const [width, height] = [Number(values.width), Number(values.height)];
+  if (![seconds, width, height, ...counts].every((n) => Number.isInteger(n) && n > 0)) throw new Error('--seconds, --cameras, --width and --height take positive integers');
+
+  // Ctrl-C aborts the current sleep; the finally blocks stop every camera and recorder and remove the folder.
+  const abort = new AbortController();
+  process.on('SIGINT', () => (abort.signal.aborted ? process.exit(130) : abort.abort()));
+  const tmp = await makeTempDir('bench-passthrough');
+  const sections: string[] = [];
+  const notes: string[] = [];
+  try {
+    const queue: Config[] = counts.map((cameras) => ({ cameras, width, height, seconds }));
+    for (let cfg = queue.shift(); cfg; cfg = queue.shift()) {
+      const results: Result[] = [];
+      for (const recorder of RECORDERS) {
+        console.error(`… ${recorder}: ${cfg.cameras} × ${cfg.width}x${cfg.height} for ${cfg.seconds} s`);
+        results.push(await runPhase(recorder, cfg, tmp.path, abort.signal));
+      }
+      sections.push(table(cfg, results));
+      console.log(`${sections.at(-1)}\n`);
+      // Measured, not assumed: when the cameras' own x264 leaves the recorders no idle core, step the resolution down.
+      const busiest = Math.max(...results.map((r) => r.machineBusyPct));
+      if (cfg.cameras > 1 && busiest >= SATURATED_PCT && cfg.height > FALLBACK.height) {
+        const note = `${cfg.cameras} cameras at ${cfg.width}x${cfg.height} saturated the machine (up to ${busiest.toFixed(0)} % of all cores busy, mostly the virtual cameras' x264): the run is repeated at ${FALLBACK.width}x${FALLBACK.height}.`;
+        notes.push(note);
+        console.log(`${note}\n`);
+        queue.unshift({ ...cfg, ...FALLBACK });
+      }
+    }
+  } finally {
+    await tmp.remove();
+  }
+  const section = [BEGIN, `### Results: ${machine()}`, '', ...sections.flatMap((s) => [s, '']), ...notes.flatMap((n) => [`> ${n}`, '']), END].join('\n');
+  if (values.write) {
+    const doc = await readFile(DOC, 'utf8').catch(() => '# Benchmarks\n');
+    const at = doc.indexOf(BEGIN);
+    const next = at >= 0 ? doc.slice(0, at) + section + doc.slice(doc.indexOf(END, at) + END.length) : `${doc.trimEnd()}\n\n${section}\n`;
+    await writeFile(DOC, next);
+    console.error(`wrote the results into ${DOC}`);
+  }
+}
+
+main().catch((err: unknown) => {
+  const interrupted = err instanceof Error && err.name === 'AbortError';
+  console.error(interrupted ? 'interrupted; everything started was stopped' : `bench failed: ${(err as Error).stack ?? String(err)}`);
+  process.exitCode = interrupted ? 130 : 1;
+});
