@@ -21,7 +21,7 @@ import { PipelineHost } from '../agent/encoder/pipeline-host.ts';
 import { probeMedia } from '../test/helpers/media.ts';
 import { startProcess } from '../test/helpers/processes.ts';
 import { makeTempDir } from '../test/helpers/tmp.ts';
-import { startVirtualCamera } from '../test/helpers/virtual-camera.ts';
+import { startVirtualCamera, type VirtualCamera } from '../test/helpers/virtual-camera.ts';
 
 const RECORDERS = ['venuebox', 'ffmpeg', 'gst-launch'] as const;
 type Recorder = (typeof RECORDERS)[number];
@@ -48,6 +48,7 @@ interface Result {
   playable: string;
   cameraCpuPct: number; // the virtual cameras (x264), per camera: the contention a reader must judge
   machineBusyPct: number; // all cores, steady window
+  otherBusyPct: number; // of which neither recorders nor cameras (this script, other users): contention from outside
   problems: string[];
 }
 
@@ -165,14 +166,14 @@ async function runPhase(recorder: Recorder, cfg: Config, root: string, signal: A
   const undo: Array<() => Promise<void>> = [];
   const watchers: Array<ReturnType<typeof watch>> = [];
   try {
-    const cameras = [];
+    const cameras: Array<{ camera: VirtualCamera; pid: number; dir: string }> = [];
     for (let i = 0; i < cfg.cameras; i++) {
       const camera = await startVirtualCamera({ width: cfg.width, height: cfg.height, fps: FPS, bitrateKbps: BITRATE_KBPS });
       undo.push(() => camera.stop());
       cameras.push({ camera, pid: cameraPid(camera.port), dir: `${root}/${recorder}-${cfg.cameras}x${cfg.height}p-${i}` });
     }
     const recordings: Recording[] = [];
-    const firstAt: Array<number | undefined> = [];
+    const firstAt: Array<number | undefined> = cameras.map(() => undefined);
     const startedAt: number[] = [];
     for (const [i, { camera, dir }] of cameras.entries()) {
       await mkdir(dir);
@@ -219,6 +220,9 @@ async function runPhase(recorder: Recorder, cfg: Config, root: string, signal: A
         }
       }
     }
+    const machineBusy = end.machine.busy - warm.machine.busy;
+    const machineTotal = end.machine.total - warm.machine.total;
+    const ownTicks = sum(end.rec.map((s) => s.ticks)) - sum(warm.rec.map((s) => s.ticks)) + sum(end.cam) - sum(warm.cam);
     const latencies = firstAt.map((t, i) => (t === undefined ? NaN : (t - startedAt[i]!) / 1000));
     return {
       recorder,
@@ -230,7 +234,9 @@ async function runPhase(recorder: Recorder, cfg: Config, root: string, signal: A
       recordedS: recordedS / cfg.cameras,
       playable: `${playable}/${total}`,
       cameraCpuPct: (sum(end.cam) - sum(warm.cam)) / CLK_TCK / seconds / cfg.cameras * 100,
-      machineBusyPct: ((end.machine.busy - warm.machine.busy) / (end.machine.total - warm.machine.total)) * 100,
+      machineBusyPct: (machineBusy / machineTotal) * 100,
+      // /proc/stat counts in USER_HZ, the same unit as /proc/PID/stat.
+      otherBusyPct: ((machineBusy - ownTicks) / machineTotal) * 100,
       problems,
     };
   } finally {
@@ -247,12 +253,12 @@ function table(cfg: Config, results: Result[]): string {
   const lines = [
     `#### ${cfg.cameras} camera${cfg.cameras > 1 ? 's' : ''}, ${cfg.width}x${cfg.height} @ ${FPS} fps, ${BITRATE_KBPS} kbps, 1 s GOP, ${cfg.seconds} s per recorder`,
     '',
-    '| recorder | CPU % of a core / camera | CPU vs ffmpeg | peak RSS MiB / camera | RSS vs ffmpeg | CPU s to first segment / camera | first segment after s | segments / camera | recorded s / camera (ffprobe) | playable | virtual cameras CPU % / camera | machine busy % (all cores) |',
+    '| recorder | CPU % of a core / camera | CPU vs ffmpeg | peak RSS MiB / camera | RSS vs ffmpeg | CPU s to first segment / camera | first segment after s | segments / camera | recorded s / camera (ffprobe) | playable | virtual cameras CPU % / camera | machine busy % of all cores (others) |',
     '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
   ];
   for (const r of results) {
     lines.push(
-      `| ${r.recorder} | ${r.cpuPct.toFixed(1)} | ${ratio(r.cpuPct, peer?.cpuPct)} | ${r.rssMiB.toFixed(1)} | ${ratio(r.rssMiB, peer?.rssMiB)} | ${r.startupCpuS.toFixed(2)} | ${r.firstSegmentS.toFixed(2)} | ${r.segments.toFixed(1)} | ${r.recordedS.toFixed(1)} | ${r.playable} | ${r.cameraCpuPct.toFixed(0)} | ${r.machineBusyPct.toFixed(0)} |`,
+      `| ${r.recorder} | ${r.cpuPct.toFixed(1)} | ${ratio(r.cpuPct, peer?.cpuPct)} | ${r.rssMiB.toFixed(1)} | ${ratio(r.rssMiB, peer?.rssMiB)} | ${r.startupCpuS.toFixed(2)} | ${r.firstSegmentS.toFixed(2)} | ${r.segments.toFixed(1)} | ${r.recordedS.toFixed(1)} | ${r.playable} | ${r.cameraCpuPct.toFixed(0)} | ${r.machineBusyPct.toFixed(0)} (${r.otherBusyPct.toFixed(0)}) |`,
     );
   }
   const problems = results.flatMap((r) => r.problems.map((p) => `- ${r.recorder}: ${p}`));

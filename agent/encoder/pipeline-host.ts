@@ -54,12 +54,14 @@ export class PipelineHost extends EventEmitter<PipelineHostEvents> {
 
   start(pipeline: Pick<BuiltPipeline, 'launch' | 'properties'>, env: NodeJS.ProcessEnv = process.env): void {
     if (this.child) throw new Error(`pipeline host ${this.label} was already started; make a new one`);
+    // The notify socket belongs to the agent alone (NotifyAccess=main); a child must not even try it.
+    const { NOTIFY_SOCKET: _socket, WATCHDOG_USEC: _usec, WATCHDOG_PID: _pid, ...childEnv } = env;
     const child = fork(CHILD_ENTRY, [], {
       execArgv: ['--import', TSX_LOADER],
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
       serialization: 'json',
       // One bus poll thread per host; the default pool of 4 is plenty for one pipeline.
-      env: { ...env, GST_DEBUG_NO_COLOR: '1' },
+      env: { ...childEnv, GST_DEBUG_NO_COLOR: '1' },
     });
     this.child = child;
     child.stderr?.setEncoding('utf8');

@@ -13,8 +13,8 @@
  *    becomes 108 NUL bytes, so it can never reach a real abstract socket (systemd binds the exact length) and
  *    would instead deliver to whoever bound that all-NUL name. Abstract names are therefore parsed but refused,
  *    reported once, and notification stays off. (Measured: a send to an exact-length abstract socket gets
- *    ECONNREFUSED; two unix-dgram binds of different abstract names collide with EADDRINUSE.) systemd ≥ 2xx
- *    as PID 1 uses the path /run/systemd/notify, so the box is not affected.
+ *    ECONNREFUSED; two unix-dgram binds of different abstract names collide with EADDRINUSE.) systemd 252 as
+ *    PID 1 gives NOTIFY_SOCKET=/run/systemd/notify (seen in systemd-nspawn), so the box is not affected.
  *  - every socket keeps a libuv poll handle active that cannot be unref'd: an open socket would keep the
  *    process alive. So each notification opens, sends and closes its own socket (a few syscalls every 15 s),
  *    and `close()` has only timers to stop.

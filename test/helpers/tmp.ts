@@ -10,8 +10,9 @@ export interface TempDir {
   remove(): Promise<void>;
 }
 
-// Folders not yet removed, deleted synchronously when the process exits after a crash
-// (a SIGKILLed process leaves them: nothing runs then).
+// Folders not yet removed are deleted synchronously when the process exits, so a crashed test
+// leaves none behind (a SIGKILLed process still does: nothing runs then). A folder made here must
+// not outlive the process that made it.
 const liveDirs = new Set<string>();
 process.on('exit', () => {
   for (const dir of liveDirs) rmSync(dir, { recursive: true, force: true });

@@ -54,6 +54,7 @@ export async function startVirtualCamera(opts: VirtualCameraOptions = {}): Promi
     throw new Error('startVirtualCamera: username and password go together');
   }
 
+  let proc: ManagedProcess | undefined; // the running camera, undefined while stopped
   const launch = async (port: number): Promise<ManagedProcess> => {
     const args = [SCRIPT, '--port', String(port), '--path', path, '--bind', bind];
     args.push('--width', String(width), '--height', String(height), '--fps', String(fps));
@@ -62,15 +63,20 @@ export async function startVirtualCamera(opts: VirtualCameraOptions = {}): Promi
       args.push('--username', opts.username, '--password', opts.password, '--auth', opts.auth ?? 'digest');
     }
     const [cmd, argv] = opts.netns ? ['ip', ['netns', 'exec', opts.netns, PYTHON, ...args]] : [PYTHON, args];
-    return await startProcess(cmd, argv, {
+    const started = await startProcess(cmd, argv, {
       label: `virtual camera ${bind}:${port}${path}`,
       readyLine: /^READY rtsp:\/\//,
       timeoutMs: opts.timeoutMs ?? 15_000,
     });
+    // A camera that died on its own counts as stopped, so start() brings it back.
+    void started.exited.then(() => {
+      if (proc === started) proc = undefined;
+    });
+    return started;
   };
 
   let port = opts.port ?? 0;
-  let proc: ManagedProcess | undefined = opts.port
+  proc = opts.port
     ? await launch(opts.port)
     : await retryOnBindFailure(
         // Inside a fresh namespace every port is free; the loopback probe only yields a number.
