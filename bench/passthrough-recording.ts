@@ -304,12 +304,17 @@ async function main(): Promise<void> {
       sections.push(table(cfg, results));
       console.log(`${sections.at(-1)}\n`);
       // Measured, not assumed: when the cameras' own x264 leaves the recorders no idle core, step the resolution down.
-      const busiest = Math.max(...results.map((r) => r.machineBusyPct));
-      if (cfg.cameras > 1 && busiest >= SATURATED_PCT && cfg.height > FALLBACK.height) {
-        const note = `${cfg.cameras} cameras at ${cfg.width}x${cfg.height} saturated the machine (up to ${busiest.toFixed(0)} % of all cores busy, mostly the virtual cameras' x264): the run is repeated at ${FALLBACK.width}x${FALLBACK.height}.`;
+      const busiest = results.reduce((a, b) => (b.machineBusyPct > a.machineBusyPct ? b : a));
+      if (busiest.machineBusyPct >= SATURATED_PCT) {
+        const cameraShare = (busiest.cameraCpuPct * cfg.cameras) / os.cpus().length;
+        const retry = cfg.cameras > 1 && cfg.height > FALLBACK.height;
+        const note =
+          `${cfg.cameras} × ${cfg.width}x${cfg.height}: the machine was saturated (${busiest.machineBusyPct.toFixed(0)} % of all cores busy during ${busiest.recorder}; ` +
+          `virtual cameras ${cameraShare.toFixed(0)} %, other processes ${busiest.otherBusyPct.toFixed(0)} %)` +
+          (retry ? `; repeated at ${FALLBACK.width}x${FALLBACK.height}.` : '; read its figures as measured under contention.');
         notes.push(note);
         console.log(`${note}\n`);
-        queue.unshift({ ...cfg, ...FALLBACK });
+        if (retry) queue.unshift({ ...cfg, ...FALLBACK });
       }
     }
   } finally {

@@ -6,6 +6,7 @@ Prints exactly `READY rtsp://BIND:PORT/PATH` (no credentials) once the socket is
 SIGTERM/SIGINT, 2 when it cannot bind (the message says why, e.g. "Address already in use").
 """
 import argparse
+import os
 import signal
 import sys
 
@@ -28,12 +29,14 @@ def parse_args():
     p.add_argument('--keyint', type=int, help='frames between keyframes (default: fps, i.e. 1 s)')
     p.add_argument('--bitrate', type=int, default=800, help='kbit/s')
     p.add_argument('--username')
-    p.add_argument('--password')
+    p.add_argument('--password', help='or $VIRTUAL_CAMERA_PASSWORD, which keeps it out of `ps`')
     p.add_argument('--auth', choices=['digest', 'basic'], default='digest',
                    help='RTSP auth method when credentials are given (most cameras use digest)')
     args = p.parse_args()
     if not args.path.startswith('/'):
         p.error('--path must start with /')
+    if args.username is not None and args.password is None:
+        args.password = os.environ.get('VIRTUAL_CAMERA_PASSWORD')
     if (args.username is None) != (args.password is None):
         p.error('--username and --password go together')
     if args.keyint is None:
@@ -42,9 +45,9 @@ def parse_args():
 
 
 def launch_line(args):
-    # The ball moves every frame, so consecutive frames differ. timeoverlay needs the pango
-    # plugin, which is not installed everywhere: use it only when present.
-    overlay = '! timeoverlay font-desc="Sans 24" ' if Gst.ElementFactory.find('timeoverlay') else ''
+    # The ball moves every frame, so consecutive frames differ; the wall clock burnt in (pango plugin,
+    # Debian's gstreamer1.0-x, installed by scripts/setup) shows latency and gaps to the eye.
+    overlay = '! clockoverlay time-format="%H:%M:%S" font-desc="Sans 24" '
     # Caps with format=I420 BEFORE x264enc: without them x264 picks 4:4:4, which players reject.
     return (
         f'( videotestsrc pattern=ball is-live=true '

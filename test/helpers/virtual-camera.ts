@@ -60,13 +60,15 @@ export async function startVirtualCamera(opts: VirtualCameraOptions = {}): Promi
     args.push('--width', String(width), '--height', String(height), '--fps', String(fps));
     args.push('--keyint', String(keyint), '--bitrate', String(opts.bitrateKbps ?? 800));
     if (opts.username !== undefined && opts.password !== undefined) {
-      args.push('--username', opts.username, '--password', opts.password, '--auth', opts.auth ?? 'digest');
+      args.push('--username', opts.username, '--auth', opts.auth ?? 'digest');
     }
     const [cmd, argv] = opts.netns ? ['ip', ['netns', 'exec', opts.netns, PYTHON, ...args]] : [PYTHON, args];
     const started = await startProcess(cmd, argv, {
       label: `virtual camera ${bind}:${port}${path}`,
       readyLine: /^READY rtsp:\/\//,
       timeoutMs: opts.timeoutMs ?? 15_000,
+      // In the environment, not argv: anyone can read a command line with `ps`.
+      ...(opts.password !== undefined ? { env: { VIRTUAL_CAMERA_PASSWORD: opts.password } } : {}),
     });
     // A camera that died on its own counts as stopped, so start() brings it back.
     void started.exited.then(() => {
