@@ -36,4 +36,34 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX segments_by_state ON segments (state, stream_id, seq);
     `,
   },
+  {
+    version: 2,
+    name: 'camera registry',
+    sql: `
+      -- Cameras as the box knows them: by identity (WS-Discovery endpoint URN, or MAC when a camera has no
+      -- stable URN), never by IP address, which DHCP changes (DESIGN: agent/cameras).
+      CREATE TABLE cameras (
+        key               TEXT PRIMARY KEY,   -- 'urn:uuid:…' or 'mac:aa:bb:cc:dd:ee:ff'
+        camera_id         TEXT NOT NULL UNIQUE,
+        urn               TEXT UNIQUE,
+        mac               TEXT,
+        name              TEXT,
+        manufacturer      TEXT,
+        model             TEXT,
+        firmware          TEXT,
+        serial            TEXT,
+        address           TEXT NOT NULL,
+        xaddrs            TEXT NOT NULL DEFAULT '[]',   -- JSON array, as rewritten for reachability
+        clock_offset_ms   INTEGER,
+        auth              TEXT,                          -- 'ws-security' | 'digest' | 'none' | NULL (unknown)
+        profiles          TEXT NOT NULL DEFAULT '[]',   -- JSON array of normalised profiles, URIs without credentials
+        first_seen        TEXT NOT NULL,
+        last_seen         TEXT NOT NULL,
+        previous_address  TEXT,
+        address_changed_at TEXT
+      ) STRICT;
+      CREATE INDEX cameras_by_mac ON cameras (mac);
+    `,
+  },
 ];
+
