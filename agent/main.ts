@@ -10,6 +10,7 @@ import { loadConfig, ConfigError, type Config } from './config/index.ts';
 import { Store } from './store/index.ts';
 import { Recorder } from './encoder/index.ts';
 import { recordedCameras } from './cameras/index.ts';
+import { CameraRegistry } from './cameras/registry.ts';
 import { SegmentLedger } from './uplink/segment-ledger.ts';
 import { MqttLink } from './uplink/mqtt-link.ts';
 import { HealthReporter } from './health/index.ts';
@@ -80,8 +81,11 @@ export async function runAgent(configFile: string): Promise<number> {
     mqtt.start();
     steps.push({ name: 'mqtt', stop: () => mqtt.stop() });
 
+    const registry = new CameraRegistry(store);
+    const cameraPlan = recordedCameras(config, registry);
+    for (const waiting of cameraPlan.waiting) log.warn(waiting, 'camera not recorded yet');
     const recorder = new Recorder({
-      cameras: config.recording.enabled ? recordedCameras(config.cameras) : [],
+      cameras: config.recording.enabled ? cameraPlan.cameras : [],
       segmentSeconds: config.recording.segmentSeconds,
       spoolDir: config.paths.spool,
       lastLedgerSeq: (streamId) => ledger.lastSeq(streamId),

@@ -1,14 +1,41 @@
 /**
- * The cameras subsystem's face. For now the cameras are the static list of the config; discovery
- * (WS-Discovery, unicast sweep), the ONVIF client and the registry keyed by endpoint URN arrive with issue 3.
+ * The cameras subsystem's face: which streams the box records. A config entry either names its RTSP URL
+ * (a camera without ONVIF) or `match`es a discovered ONVIF camera by URN or MAC, whose stream URI comes
+ * from the registry — so a camera that moves to another IP address is still recorded. Credentials: the
+ * camera's own, else the venue default of `discovery`.
  */
-import type { CameraConfig } from '../config/index.ts';
+import type { Config } from '../config/index.ts';
 import type { RecordedCamera } from '../encoder/index.ts';
+import type { CameraRegistry } from './registry.ts';
 
-/** The recording sources of the configured cameras (credentials resolved from file or env by the config loader). */
-export function recordedCameras(cameras: readonly CameraConfig[]): RecordedCamera[] {
-  return cameras.map((camera) => ({
-    id: camera.id,
-    source: { uri: camera.rtsp, transport: camera.transport, latencyMs: camera.latencyMs, username: camera.username, password: camera.password },
-  }));
+export interface CameraResolution {
+  cameras: RecordedCamera[];
+  /** Configured cameras that cannot be recorded yet, and why (not discovered, no RTSP profile…). */
+  waiting: Array<{ id: string; reason: string }>;
+}
+
+export function recordedCameras(config: Pick<Config, 'cameras' | 'discovery'>, registry?: CameraRegistry): CameraResolution {
+  const result: CameraResolution = { cameras: [], waiting: [] };
+  for (const camera of config.cameras) {
+    const username = camera.username ?? config.discovery.username;
+    const password = camera.username !== undefined || camera.password !== undefined ? camera.password : config.discovery.password;
+    let uri = camera.rtsp;
+    if (uri === undefined && camera.match) {
+      const found = registry?.find(camera.match);
+      if (!found) {
+        result.waiting.push({ id: camera.id, reason: `no camera with ${camera.match.urn ?? camera.match.mac} has been discovered yet` });
+        continue;
+      }
+      const profile = camera.match.profile ? found.profiles.find((p) => p.token === camera.match?.profile) : found.profiles.find((p) => p.streamUri);
+      if (!profile?.streamUri) {
+        const which = camera.match.profile ? `profile ${camera.match.profile}` : 'any profile';
+        result.waiting.push({ id: camera.id, reason: `camera ${found.cameraId} at ${found.address} has no RTSP stream URI for ${which}` });
+        continue;
+      }
+      uri = profile.streamUri;
+    }
+    if (uri === undefined) continue; // the schema requires rtsp or match
+    result.cameras.push({ id: camera.id, source: { uri, transport: camera.transport, latencyMs: camera.latencyMs, username, password } });
+  }
+  return result;
 }

@@ -174,11 +174,26 @@ const cameraSchema = z
       })
       .meta({ description: 'Stable camera id, unique on this box; used in topics and file names.' }),
     name: z.string().min(1).max(64).optional().meta({ description: 'Human name shown in dashboards.' }),
+    role: z
+      .string()
+      .regex(/^[a-z][a-z0-9-]{0,31}$/, { error: 'must be 1–32 lowercase letters, digits or "-", starting with a letter' })
+      .optional()
+      .meta({ description: 'What this camera shows (`main`, `wide`, `goal-left`, …); schedules pick cameras by role.' }),
     rtsp: urlWithScheme(
       ['rtsp', 'rtsps'],
       'must be an rtsp:// URL',
       'use the camera username and passwordFile (or password, passwordEnv)',
-    ).meta({ description: 'RTSP stream URL, without credentials.' }),
+    )
+      .optional()
+      .meta({ description: 'RTSP stream URL, without credentials. Optional when `match` names an ONVIF camera (its stream URI is discovered).' }),
+    match: z
+      .strictObject({
+        urn: z.string().regex(/^urn:[a-z0-9][a-z0-9-]{0,31}:\S+$/i, { error: 'must be an endpoint URN such as urn:uuid:…' }).optional().meta({ description: 'WS-Discovery endpoint reference of the camera (from `venuebox cameras scan`).' }),
+        mac: z.string().regex(/^[0-9a-fA-F]{2}([-:.]?[0-9a-fA-F]{2}){5}$/, { error: 'must be a MAC address' }).optional().meta({ description: 'MAC address of the camera, for cameras without a stable URN.' }),
+        profile: z.string().min(1).max(64).optional().meta({ description: 'ONVIF profile token to record; default: the first (usually the main stream).' }),
+      })
+      .optional()
+      .meta({ description: 'Binds this entry to a discovered ONVIF camera by identity, whatever its IP address.' }),
     username: z.string().min(1).max(256).optional().meta({ description: 'User name for the camera.' }),
     ...secretFields('the camera'),
     transport: z
@@ -187,7 +202,13 @@ const cameraSchema = z
       .meta({ description: 'RTSP transport; tcp survives lossy venue LANs and NAT.' }),
     latencyMs: integer(0, 5000).default(200).meta({ description: 'Jitter buffer of the RTSP source.' }),
   })
-  .superRefine(oneSecretForm, evenWithSiblingIssues);
+  .superRefine(oneSecretForm, evenWithSiblingIssues)
+  .superRefine((camera, ctx) => {
+    if (typeof camera !== 'object' || camera === null) return;
+    const c = camera as { rtsp?: unknown; match?: { urn?: unknown; mac?: unknown } };
+    if (c.rtsp === undefined && c.match === undefined) ctx.addIssue({ code: 'custom', path: ['rtsp'], message: 'required unless match names a discovered camera' });
+    if (c.match !== undefined && c.match.urn === undefined && c.match.mac === undefined) ctx.addIssue({ code: 'custom', path: ['match'], message: 'needs urn or mac' });
+  }, evenWithSiblingIssues);
 
 const camerasSchema = z
   .array(cameraSchema)
@@ -208,6 +229,36 @@ const camerasSchema = z
     { when: (payload) => Array.isArray(payload.value) },
   )
   .meta({ description: 'The IP cameras this box records.' });
+
+const discoverySchema = z
+  .strictObject({
+    enabled: z.boolean().default(true).meta({ description: 'Look for ONVIF cameras on the LAN (WS-Discovery; Hello/Bye while running).' }),
+    interfaces: z
+      .array(z.string().min(1).max(15))
+      .max(16)
+      .default([])
+      .meta({ description: 'LAN interfaces to probe on; empty = every IPv4 interface except loopback.' }),
+    probeWindowSeconds: integer(1, 30).default(3).meta({ description: 'How long a scan collects ProbeMatches (cameras answer within 0.5 s, lossy links later).' }),
+    probeRepeats: integer(1, 5).default(3).meta({ description: 'How often each multicast Probe is sent (UDP loses datagrams).' }),
+    subnets: z
+      .array(z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/(1[6-9]|2\d|3[0-2])$/, { error: 'must be an IPv4 CIDR from /16 to /32' }))
+      .max(64)
+      .default([])
+      .meta({ description: 'Subnets swept by unicast, for cameras that multicast does not reach (other VLANs).' }),
+    ports: z
+      .array(integer(1, 65535))
+      .min(1)
+      .max(32)
+      .default([80, 8080, 8000, 8899, 2020, 8081, 10080, 888, 5000])
+      .meta({ description: 'HTTP ports where the sweep looks for an ONVIF device service.' }),
+    sweepConcurrency: integer(1, 1024).default(128).meta({ description: 'Connection attempts in flight during a sweep.' }),
+    connectTimeoutMs: integer(100, 10_000).default(800).meta({ description: 'Time allowed for one connection during a sweep or an ONVIF request.' }),
+    username: z.string().min(1).max(256).optional().meta({ description: 'Venue default camera user, for cameras without their own credentials.' }),
+    ...secretFields('the venue default camera user'),
+  })
+  .superRefine(oneSecretForm, evenWithSiblingIssues)
+  .prefault({})
+  .meta({ description: 'Finding the venue\'s ONVIF cameras.' });
 
 const recordingSchema = z
   .strictObject({
@@ -230,6 +281,7 @@ export const configObjectSchema = z.strictObject({
   log: logSchema,
   mqtt: mqttSchema,
   cameras: camerasSchema,
+  discovery: discoverySchema,
   recording: recordingSchema,
 });
 

@@ -67,6 +67,16 @@ test('a minimal config gets every default', (t) => {
       connectTimeoutSeconds: 10,
     },
     cameras: [],
+    discovery: {
+      enabled: true,
+      interfaces: [],
+      probeWindowSeconds: 3,
+      probeRepeats: 3,
+      subnets: [],
+      ports: [80, 8080, 8000, 8899, 2020, 8081, 10080, 888, 5000],
+      sweepConcurrency: 128,
+      connectTimeoutMs: 800,
+    },
     recording: { enabled: true, segmentSeconds: 2 },
   });
 });
@@ -166,6 +176,21 @@ const rejected: { title: string; change: (c: ReturnType<typeof venueConfig>) => 
     title: 'too many cameras',
     change: (c) => Object.assign(c, { cameras: Array.from({ length: 65 }, (_, i) => ({ id: `c${i}`, rtsp: `rtsp://10.0.1.${i}/` })) }),
     issues: ['cameras: must have at most 64 items'],
+  },
+  {
+    title: 'a camera with neither rtsp nor match',
+    change: (c) => delete (c.cameras![0]! as { rtsp?: string }).rtsp,
+    issues: ['cameras[0].rtsp: required unless match names a discovered camera'],
+  },
+  {
+    title: 'a match without urn or mac, and a malformed MAC',
+    change: (c) => c.cameras!.push({ id: 'c3', match: {} } as never, { id: 'c4', match: { mac: 'not-a-mac' } } as never),
+    issues: ['cameras[2].match: needs urn or mac', 'cameras[3].match.mac: must be a MAC address'],
+  },
+  {
+    title: 'a sweep subnet larger than /16',
+    change: (c) => Object.assign(c, { discovery: { subnets: ['10.0.0.0/8'] } }),
+    issues: ['discovery.subnets[0]: must be an IPv4 CIDR from /16 to /32'],
   },
 ];
 
