@@ -37,6 +37,8 @@ export interface BuiltPipeline {
   properties: Record<string, Record<string, string | number | boolean>>;
   /** printf pattern of segment files, as splitmuxsink expands it. */
   segmentPattern: string;
+  /** Codec of the metered stream. */
+  codec: VideoCodec;
 }
 
 /** Segment file names: zero-padded sequence, so a directory listing sorts in recording order. */
@@ -48,9 +50,12 @@ export function quoteLaunchValue(value: string): string {
 }
 
 const DEPAY: Record<VideoCodec, string> = {
-  h264: 'rtph264depay ! h264parse config-interval=-1',
-  h265: 'rtph265depay ! h265parse config-interval=-1',
+  h264: 'rtph264depay ! h264parse config-interval=-1 ! video/x-h264,stream-format=byte-stream,alignment=au',
+  h265: 'rtph265depay ! h265parse config-interval=-1 ! video/x-h265,stream-format=byte-stream,alignment=au',
 };
+
+/** Name of the appsink that feeds the stream meter (fps, bitrate, keyframe interval) in the host. */
+export const METER_SINK = 'meter';
 
 export function buildRecordingPipeline(spec: RecordingSpec): BuiltPipeline {
   const { source, segment } = spec;
@@ -63,18 +68,23 @@ export function buildRecordingPipeline(spec: RecordingSpec): BuiltPipeline {
   const launch = [
     // protocols is a flags property: it must be in the launch string (STACK-NOTES: enums cannot be set from JS).
     `rtspsrc name=src location=${quoteLaunchValue(source.uri)} protocols=${source.transport} latency=${source.latencyMs} drop-on-latency=false`,
+    // Byte-stream access units: what mpegtsmux wants, and one appsink buffer per frame for the meter.
     DEPAY[spec.codec],
+    'tee name=t',
+    'queue',
     // splitmuxsink starts a new file at a keyframe when adding the next GOP would exceed max-size-time. GOP
     // durations jitter by microseconds over RTSP, so two 1 s GOPs measure 2.000001 s and a bare 2 s limit cut
     // every second or third segment at 1 s (measured: 1.00/2.00 s alternating). A 10 % margin keeps segments
     // at the GOP multiple nearest the target.
     `splitmuxsink name=mux muxer=mpegtsmux max-size-time=${Math.round(segment.seconds * 1.1 * 1e9)} location=${quoteLaunchValue(pattern)} start-index=${segment.startIndex}`,
   ].join(' ! ');
+  // The meter branch is leaky and drops when the host falls behind: measuring must never stall recording.
+  const meter = ` t. ! queue leaky=downstream max-size-buffers=200 max-size-bytes=0 max-size-time=0 ! appsink name=${METER_SINK} sync=false drop=true max-buffers=200`;
   const properties: BuiltPipeline['properties'] = {};
   if (source.username !== undefined || source.password !== undefined) {
     properties['src'] = { 'user-id': source.username ?? '', 'user-pw': source.password ?? '' };
   }
-  return { launch, properties, segmentPattern: pattern };
+  return { launch: launch + meter, properties, segmentPattern: pattern, codec: spec.codec };
 }
 
 /** The segment file path of sequence number `seq`. */

@@ -9,10 +9,12 @@
  */
 import { createRequire } from 'node:module';
 import { statSync } from 'node:fs';
-import type { HostCommand, HostEvent } from './pipeline-host-protocol.ts';
+import type { HostCommand, HostEvent, MeterRequest } from './pipeline-host-protocol.ts';
+import { StreamMeter } from './stream-meter.ts';
 
 interface GstElement {
   [property: string]: unknown;
+  pull?(callback: (buffer: Buffer | null, caps: unknown) => void): void;
 }
 interface GstPipeline {
   play(): void;
@@ -120,7 +122,34 @@ function start(command: Extract<HostCommand, { type: 'start' }>): void {
   }
   pipeline.pollBus(onBusMessage);
   pipeline.play();
+  if (command.meter) startMeter(pipeline, command.meter);
   send({ type: 'started' });
+}
+
+/**
+ * Reads every access unit of the meter appsink and reports stats every `intervalMs`. A pending pull holds
+ * one libuv threadpool thread (STACK-NOTES); with the bus poll that is two of the default four.
+ */
+function startMeter(running: GstPipeline, request: MeterRequest): void {
+  const sink = running.findChild(request.element);
+  if (!sink?.pull) {
+    send({ type: 'warning', message: `meter element ${request.element} is not an appsink; no stream stats` });
+    return;
+  }
+  const meter = new StreamMeter(request.codec, 5000, performance.now());
+  const pull = sink.pull.bind(sink);
+  const onBuffer = (buffer: Buffer | null): void => {
+    if (exiting || stopRequested) return;
+    // null: not yet playing, or EOS. Ask again shortly; EOS itself is handled on the bus.
+    if (!buffer) {
+      setTimeout(() => pull(onBuffer), 100).unref();
+      return;
+    }
+    meter.push(buffer, performance.now());
+    pull(onBuffer);
+  };
+  pull(onBuffer);
+  setInterval(() => send({ type: 'stats', ...meter.snapshot(performance.now()) }), request.intervalMs).unref();
 }
 
 function stop(timeoutMs: number): void {

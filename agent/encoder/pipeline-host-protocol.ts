@@ -1,7 +1,16 @@
 /** Messages between the agent and a pipeline host child process (Node IPC channel, JSON). */
+import type { VideoCodec } from './pipeline-builder.ts';
+import type { StreamStats } from './stream-meter.ts';
+
+export interface MeterRequest {
+  /** The appsink to read access units from. */
+  element: string;
+  codec: VideoCodec;
+  intervalMs: number;
+}
 
 export type HostCommand =
-  | { type: 'start'; launch: string; properties: Record<string, Record<string, string | number | boolean>> }
+  | { type: 'start'; launch: string; properties: Record<string, Record<string, string | number | boolean>>; meter?: MeterRequest | undefined }
   /** Send EOS so the last segment is closed cleanly, then exit. */
   | { type: 'stop'; timeoutMs: number };
 
@@ -10,4 +19,5 @@ export type HostEvent =
   | { type: 'segment-closed'; path: string; startTime: string; durationMs: number; bytes: number }
   | { type: 'warning'; message: string; debug?: string | undefined; element?: string | undefined }
   | { type: 'error'; message: string; debug?: string | undefined; element?: string | undefined }
-  | { type: 'eos'; requested: boolean };
+  | { type: 'eos'; requested: boolean }
+  | ({ type: 'stats' } & StreamStats);

@@ -13,6 +13,8 @@ import { RestartPolicy, type BackoffOptions, DEFAULT_BACKOFF } from '../lib/back
 import type { BuiltPipeline } from './pipeline-builder.ts';
 import { PipelineHost } from './pipeline-host.ts';
 import type { HostEvent } from './pipeline-host-protocol.ts';
+import { METER_SINK } from './pipeline-builder.ts';
+import type { StreamStats } from './stream-meter.ts';
 
 export type PipelineState = 'starting' | 'running' | 'backoff' | 'failed' | 'stopping' | 'stopped';
 
@@ -32,8 +34,12 @@ export interface PipelineHealth {
   segments: number;
   lastSegmentAt: string | undefined;
   lastError: string | undefined;
-  /** Average over the last segment (bytes × 8 / duration). */
+  /** Measured on the stream over the last 5 s (the meter), else the last segment's average. */
   bitrateKbps: number | undefined;
+  /** Frames per second measured on the stream, over the last 5 s. */
+  fps: number | undefined;
+  /** Between the last two keyframes. */
+  keyframeIntervalMs: number | undefined;
 }
 
 export interface SupervisorOptions {
@@ -43,12 +49,15 @@ export interface SupervisorOptions {
   segmentSeconds: number;
   log: Logger;
   backoff?: BackoffOptions;
+  /** How often the host reports stream stats. */
+  statsIntervalMs?: number;
   /** How long a stop waits for EOS before killing (the agent must stop within 10 s in all). */
   stopTimeoutMs?: number;
 }
 
 export interface SupervisorEvents {
   segment: [ClosedSegment];
+  stats: [StreamStats];
   state: [PipelineState];
 }
 
@@ -62,7 +71,16 @@ export class PipelineSupervisor extends EventEmitter<SupervisorEvents> {
   private stallTimer: NodeJS.Timeout | undefined;
   private runStartedAt = 0;
   private readonly policy: RestartPolicy;
-  private readonly stats = { restarts: 0, segments: 0, lastSegmentAt: undefined as string | undefined, lastError: undefined as string | undefined, bitrateKbps: undefined as number | undefined };
+  private readonly stats = {
+    restarts: 0,
+    segments: 0,
+    lastSegmentAt: undefined as string | undefined,
+    lastError: undefined as string | undefined,
+    bitrateKbps: undefined as number | undefined,
+    fps: undefined as number | undefined,
+    keyframeIntervalMs: undefined as number | undefined,
+  };
+  private meteredBitrate = false;
 
   constructor(private readonly options: SupervisorOptions) {
     super();
@@ -130,7 +148,7 @@ export class PipelineSupervisor extends EventEmitter<SupervisorEvents> {
       this.onFailure(this.runFailure ?? `pipeline host exited unexpectedly (code ${exit.code}, signal ${exit.signal})`, host.stderrTail());
     });
     log.info({ launch: built.launch }, 'starting pipeline');
-    host.start(built);
+    host.start({ ...built, meter: { element: METER_SINK, codec: built.codec, intervalMs: this.options.statsIntervalMs ?? 2000 } });
     // The first segment needs the RTSP handshake and a keyframe: allow more than the steady-state cadence.
     this.armStallTimer(Math.max(10_000, 3 * this.options.segmentSeconds * 1000));
   }
@@ -145,12 +163,19 @@ export class PipelineSupervisor extends EventEmitter<SupervisorEvents> {
         if (this.state === 'starting') this.setState('running');
         this.stats.segments += 1;
         this.stats.lastSegmentAt = new Date().toISOString();
-        if (event.durationMs > 0) this.stats.bitrateKbps = Math.round((event.bytes * 8) / event.durationMs);
+        if (event.durationMs > 0 && !this.meteredBitrate) this.stats.bitrateKbps = Math.round((event.bytes * 8) / event.durationMs);
         // No segment within 2 × the segment duration is a stall (the issue's watchdog rule).
         this.armStallTimer(2 * this.options.segmentSeconds * 1000 + 1000);
         this.emit('segment', { streamId: this.options.streamId, ...event });
         return undefined;
       }
+      case 'stats':
+        this.meteredBitrate = true;
+        this.stats.fps = event.fps;
+        this.stats.bitrateKbps = event.bitrateKbps;
+        this.stats.keyframeIntervalMs = event.keyframeIntervalMs;
+        this.emit('stats', event);
+        return undefined;
       case 'warning':
         log.warn({ element: event.element, debug: event.debug }, `pipeline warning: ${event.message}`);
         return undefined;

@@ -58,6 +58,8 @@ export class HealthReporter {
         segments: p.segments,
         lastSegmentAt: p.lastSegmentAt ?? null,
         bitrateKbps: p.bitrateKbps ?? null,
+        fps: p.fps ?? null,
+        keyframeIntervalMs: p.keyframeIntervalMs ?? null,
         lastError: p.lastError ?? null,
       })),
     };

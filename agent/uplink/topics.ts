@@ -33,6 +33,8 @@ export interface HealthPayload {
     segments: number;
     lastSegmentAt: string | null;
     bitrateKbps: number | null;
+    fps: number | null;
+    keyframeIntervalMs: number | null;
     lastError: string | null;
   }>;
 }

@@ -18,6 +18,10 @@ interface SegmentRow {
   bytes: number;
 }
 
+interface HealthLike {
+  pipelines: Array<{ streamId: string; fps: number | null; keyframeIntervalMs: number | null; bitrateKbps: number | null }>;
+}
+
 function ledger(agent: AgentProcess): SegmentRow[] {
   const db = new Database(agent.databaseFile, { readonly: true, fileMustExist: true });
   try {
@@ -62,6 +66,13 @@ test('records the camera into consecutive ~2 s H.264 segments, reports status an
   t.true(report.cpu.cores > 0 && report.memory.totalBytes > 0 && report.disk.freeBytes > 0, JSON.stringify(report));
 
   await agent.waitForLog(segmentLogged(6), 40_000, '6 closed segments');
+  // Health carries what the stream meter measured on the camera: 25 fps, a keyframe every second.
+  const measured = await watch.waitFor((m) => m.topic.endsWith('/health') && ((m.json() as HealthLike).pipelines[0]?.fps ?? 0) > 0, 15_000, 'a health message with measured fps');
+  const pipeline = (measured.json() as HealthLike).pipelines[0]!;
+  t.is(pipeline.streamId, 'cam1');
+  t.true(Math.abs(pipeline.fps! - 25) < 3, `fps ${pipeline.fps}`);
+  t.true(Math.abs(pipeline.keyframeIntervalMs! - 1000) < 150, `keyframe interval ${pipeline.keyframeIntervalMs}`);
+  t.true(pipeline.bitrateKbps! > 0);
   const stopStarted = performance.now();
   const exit = await agent.stop();
   const stopMs = performance.now() - stopStarted;

@@ -22,14 +22,15 @@ test('a host records segments, reports each one, and on stop closes the last one
       if (e.type === 'segment-closed' && ++segments === 2) resolve();
     }),
   );
-  host.start(
-    buildRecordingPipeline({
+  host.start({
+    ...buildRecordingPipeline({
       streamId: 'cam',
       codec: 'h264',
       source: { uri: camera.url, transport: 'tcp', latencyMs: 200, username: 'viewer', password: 'Pw-For-Host-1' },
       segment: { seconds: 1, directory: dir.path, startIndex: 5 },
     }),
-  );
+    meter: { element: 'meter', codec: 'h264', intervalMs: 500 },
+  });
   await twoSegments;
   const exit = await host.stop(5000);
   t.deepEqual(exit, { code: 0, signal: null });
@@ -45,6 +46,12 @@ test('a host records segments, reports each one, and on stop closes the last one
     t.deepEqual([media.codec, media.width, media.height], ['h264', 320, 240]);
   }
   t.true(Math.abs((closed[0]?.durationMs ?? 0) - 1000) < 300, `first segment ${closed[0]?.durationMs} ms`);
+  // The meter saw the camera's real cadence: 25 fps, a keyframe every 25 frames (1 s).
+  const stats = events.filter((e): e is Extract<HostEvent, { type: 'stats' }> => e.type === 'stats').at(-1);
+  t.truthy(stats, 'stats were reported');
+  t.true(Math.abs((stats?.fps ?? 0) - 25) < 3, `fps ${stats?.fps}`);
+  t.true(Math.abs((stats?.keyframeIntervalMs ?? 0) - 1000) < 150, `keyframe interval ${stats?.keyframeIntervalMs} ms`);
+  t.true((stats?.bitrateKbps ?? 0) > 0);
 });
 
 test('a failing pipeline reports the error, exits 1, and its stderr tail is kept redacted', async (t) => {
