@@ -2,6 +2,7 @@
  * `venuebox` command line. Subcommands:
  *   venuebox agent [--config FILE]      run the agent (the systemd service)
  *   venuebox config check FILE          validate a config file; every error with its path; exit 2 if invalid
+ *   venuebox cameras scan [...]         find the venue's ONVIF cameras (agent/cameras/scan-command.ts)
  * Exit codes: 0 ok, 1 runtime failure, 2 bad arguments or invalid config.
  */
 import { parseArgs } from 'node:util';
@@ -10,6 +11,8 @@ import { DEFAULT_CONFIG_FILE, CONFIG_FILE_ENV } from './config/index.ts';
 const USAGE = `usage:
   venuebox agent [--config FILE]     run the agent (default config: $${CONFIG_FILE_ENV} or ${DEFAULT_CONFIG_FILE})
   venuebox config check FILE         validate a config file
+  venuebox cameras scan [--interface IF]... [--subnet CIDR]... [--port P]... [--timeout SECONDS]
+                        [--username U] [--password-file F] [--json]
   venuebox --version`;
 
 function fail(message: string): never {
@@ -32,6 +35,12 @@ async function main(argv: string[]): Promise<number> {
       if (sub !== 'check' || !file || extra.length > 0) fail('expected: venuebox config check FILE');
       const { runConfigCheck } = await import('./config/check-command.ts');
       return runConfigCheck(file);
+    }
+    case 'cameras': {
+      const [sub, ...args] = rest;
+      if (sub !== 'scan') fail('expected: venuebox cameras scan [options]');
+      const { runCamerasScan } = await import('./cameras/scan-command.ts');
+      return runCamerasScan(args);
     }
     case '--version':
     case 'version': {

@@ -1,0 +1,69 @@
+/**
+ * The unicast sweep: finds ONVIF device services where multicast does not reach (another VLAN, a routed
+ * subnet, a switch that drops multicast). Each host × port gets an unauthenticated GetSystemDateAndTime
+ * (every ONVIF device must answer it without credentials, ONVIF Core §5.9.1); a reply that parses as one
+ * is an ONVIF device, whatever else listens on that port. Bounded concurrency, short timeouts.
+ */
+import { hostsOf } from './lan-interfaces.ts';
+import { getSystemDateAndTime, contentType, envelope } from './onvif-soap.ts';
+import { parseSystemDateAndTime } from './onvif-parse.ts';
+import { mapLimit } from '../lib/concurrency.ts';
+
+export interface SweepOptions {
+  subnets: readonly string[];
+  ports: readonly number[];
+  concurrency: number;
+  timeoutMs: number;
+  onProgress?: (done: number, total: number, found: number) => void;
+}
+
+export interface SweepResult {
+  /** Device service URLs that answered as ONVIF devices. */
+  found: Array<{ deviceServiceUrl: string; host: string; port: number }>;
+  /** Subnets that could not be swept (bad CIDR…). */
+  problems: Array<{ where: string; message: string }>;
+  probed: number;
+}
+
+export async function sweepSubnets(options: SweepOptions): Promise<SweepResult> {
+  const problems: SweepResult['problems'] = [];
+  const targets: Array<{ host: string; port: number }> = [];
+  for (const subnet of options.subnets) {
+    try {
+      for (const host of hostsOf(subnet)) for (const port of options.ports) targets.push({ host, port });
+    } catch (err) {
+      problems.push({ where: subnet, message: (err as Error).message });
+    }
+  }
+  const found: SweepResult['found'] = [];
+  const foundHosts = new Set<string>();
+  let done = 0;
+  const request = getSystemDateAndTime();
+  const body = envelope(request.body);
+  await mapLimit(targets, options.concurrency, async ({ host, port }) => {
+    // One device service per host is enough: a camera answering on 80 and 8080 is one camera.
+    if (!foundHosts.has(host)) {
+      const deviceServiceUrl = `http://${host}${port === 80 ? '' : `:${port}`}/onvif/device_service`;
+      try {
+        const response = await fetch(deviceServiceUrl, {
+          method: 'POST',
+          headers: { 'content-type': contentType(request) },
+          body,
+          signal: AbortSignal.timeout(options.timeoutMs),
+          redirect: 'manual',
+        });
+        const text = await response.text();
+        parseSystemDateAndTime(text, new Date());
+        if (!foundHosts.has(host)) {
+          foundHosts.add(host);
+          found.push({ deviceServiceUrl, host, port });
+        }
+      } catch {
+        // Nothing there, or not ONVIF: the normal case for almost every address of a sweep; not a problem.
+      }
+    }
+    done += 1;
+    options.onProgress?.(done, targets.length, found.length);
+  });
+  return { found, problems, probed: targets.length };
+}
