@@ -12,7 +12,7 @@ const USAGE = `usage:
   venuebox agent [--config FILE]     run the agent (default config: $${CONFIG_FILE_ENV} or ${DEFAULT_CONFIG_FILE})
   venuebox config check FILE         validate a config file
   venuebox cameras scan [--interface IF]... [--subnet CIDR]... [--port P]... [--timeout SECONDS]
-                        [--username U] [--password-file F] [--json]
+                        [--connect-timeout MS] [--username U] [--password-file F] [--json]
   venuebox --version`;
 
 function fail(message: string): never {

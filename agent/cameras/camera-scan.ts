@@ -75,9 +75,12 @@ export async function scanCameras(options: ScanOptions): Promise<ScanResult> {
     byHost.set(new URL(url).hostname, url);
   }
   const sweptOnly = sweep.found.filter((f) => {
-    const known = byHost.get(f.host);
-    if (known) candidates.get(known)!.foundBy.add('sweep');
-    return !known;
+    const known = candidates.get(f.deviceServiceUrl) ?? candidates.get(byHost.get(f.host) ?? '');
+    if (known && new URL(known.url).port === new URL(f.deviceServiceUrl).port) {
+      known.foundBy.add('sweep');
+      return false;
+    }
+    return true;
   });
   if (sweptOnly.length > 0) {
     // A unicast Probe to each swept host: its answer carries the endpoint URN (the identity) and scopes.
@@ -105,6 +108,29 @@ export async function scanCameras(options: ScanOptions): Promise<ScanResult> {
       foundBy: [...candidate.foundBy],
     } satisfies ScannedCamera;
   });
-  cameras.sort((a, b) => a.address.localeCompare(b.address, 'en', { numeric: true }));
-  return { cameras, problems, interfaces: multicast.interfaces.map((i) => `${i.name} ${i.cidr}`) };
+  const merged = mergeByIdentity(cameras);
+  merged.sort((a, b) => a.address.localeCompare(b.address, 'en', { numeric: true }) || a.deviceServiceUrl.localeCompare(b.deviceServiceUrl));
+  return { cameras: merged, problems, interfaces: multicast.interfaces.map((i) => `${i.name} ${i.cidr}`) };
+}
+
+/** One camera answering on several ports or found twice is one entry: the one with the fewest errors. */
+function mergeByIdentity(cameras: ScannedCamera[]): ScannedCamera[] {
+  const byId = new Map<string, ScannedCamera>();
+  const anonymous: ScannedCamera[] = [];
+  for (const camera of cameras) {
+    if (!camera.id) {
+      anonymous.push(camera);
+      continue;
+    }
+    const seen = byId.get(camera.id);
+    if (!seen) {
+      byId.set(camera.id, camera);
+      continue;
+    }
+    const [keep, drop] = camera.errors.length < seen.errors.length ? [camera, seen] : [seen, camera];
+    keep.xaddrs = [...new Set([...keep.xaddrs, ...drop.xaddrs, drop.deviceServiceUrl])];
+    keep.foundBy = [...new Set([...keep.foundBy, ...drop.foundBy])];
+    byId.set(camera.id, keep);
+  }
+  return [...byId.values(), ...anonymous];
 }

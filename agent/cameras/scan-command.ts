@@ -1,6 +1,6 @@
 /**
  * `venuebox cameras scan [--interface IF]... [--subnet CIDR]... [--port P]... [--timeout SECONDS]
- *  [--username U] [--password-file F] [--json]` — the installer's view of the venue's cameras.
+ *  [--connect-timeout MS] [--username U] [--password-file F] [--json]` — the installer's view of the venue's cameras.
  * A progress line on stderr while scanning; a table (or with --json an array) on stdout. Exit 0 when the
  * scan ran, even if cameras failed (their errors are in the output); 2 on bad arguments.
  */
@@ -58,6 +58,7 @@ async function parseScanArgs(args: string[]) {
       subnet: { type: 'string', multiple: true, default: [] },
       port: { type: 'string', multiple: true, default: [] },
       timeout: { type: 'string', default: '3' },
+      'connect-timeout': { type: 'string', default: '800' },
       username: { type: 'string' },
       'password-file': { type: 'string' },
       json: { type: 'boolean', default: false },
@@ -67,6 +68,8 @@ async function parseScanArgs(args: string[]) {
   const timeout = Number(values.timeout);
   if (!Number.isFinite(timeout) || timeout < 0.5 || timeout > 60) throw new UsageError('--timeout must be between 0.5 and 60 seconds');
   for (const subnet of values.subnet) hostsOf(subnet); // throws a clear message for a bad CIDR
+  const connectTimeoutMs = Number(values['connect-timeout']);
+  if (!Number.isInteger(connectTimeoutMs) || connectTimeoutMs < 100 || connectTimeoutMs > 10_000) throw new UsageError('--connect-timeout must be 100 to 10000 ms');
   const ports = values.port.map((p) => {
     const n = Number(p);
     if (!Number.isInteger(n) || n < 1 || n > 65535) throw new UsageError(`--port ${p} is not a port number`);
@@ -89,7 +92,7 @@ async function parseScanArgs(args: string[]) {
     windowMs: timeout * 1000,
     repeats: 3,
     sweepConcurrency: 128,
-    connectTimeoutMs: 800,
+    connectTimeoutMs,
     username: values.username,
     password,
     json: values.json,

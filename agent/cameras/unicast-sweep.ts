@@ -36,13 +36,13 @@ export async function sweepSubnets(options: SweepOptions): Promise<SweepResult> 
     }
   }
   const found: SweepResult['found'] = [];
-  const foundHosts = new Set<string>();
   let done = 0;
   const request = getSystemDateAndTime();
   const body = envelope(request.body);
   await mapLimit(targets, options.concurrency, async ({ host, port }) => {
-    // One device service per host is enough: a camera answering on 80 and 8080 is one camera.
-    if (!foundHosts.has(host)) {
+    // Every answering port is kept: two cameras behind one address (a NAT, an encoder with several
+    // services) are two devices; one camera answering on 80 and 8080 is merged later by its identity.
+    {
       const deviceServiceUrl = `http://${host}${port === 80 ? '' : `:${port}`}/onvif/device_service`;
       try {
         const response = await fetch(deviceServiceUrl, {
@@ -54,10 +54,7 @@ export async function sweepSubnets(options: SweepOptions): Promise<SweepResult> 
         });
         const text = await response.text();
         parseSystemDateAndTime(text, new Date());
-        if (!foundHosts.has(host)) {
-          foundHosts.add(host);
-          found.push({ deviceServiceUrl, host, port });
-        }
+        found.push({ deviceServiceUrl, host, port });
       } catch {
         // Nothing there, or not ONVIF: the normal case for almost every address of a sweep; not a problem.
       }

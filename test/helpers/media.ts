@@ -16,9 +16,11 @@ export interface MediaSummary {
 
 /** Probes a file (or URL) with ffprobe, decoding every frame; throws with ffprobe's stderr when it is not playable. */
 export async function probeMedia(target: string, extraArgs: string[] = []): Promise<MediaSummary> {
+  // A live stream never ends: count the frames of its first 2 seconds only.
+  const live = /^rtsps?:\/\//.test(target) ? ['-read_intervals', '%+2'] : [];
   const { stdout } = await run(
     'ffprobe',
-    ['-v', 'error', ...extraArgs, '-count_frames', '-select_streams', 'v:0', '-show_entries', 'stream=codec_name,width,height,nb_read_frames:format=duration', '-of', 'json', target],
+    ['-v', 'error', ...extraArgs, ...live, '-count_frames', '-select_streams', 'v:0', '-show_entries', 'stream=codec_name,width,height,nb_read_frames:format=duration', '-of', 'json', target],
     { timeout: 30_000 },
   );
   const parsed = JSON.parse(stdout) as { streams?: Array<Record<string, unknown>>; format?: { duration?: string } };
