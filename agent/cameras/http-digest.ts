@@ -1,7 +1,7 @@
 /**
  * HTTP Digest access authentication, client side: RFC 7616 (SHA-256, userhash) with RFC 2617 compatibility
- * (MD5, MD5-sess, no qop = RFC 2069). Many IP cameras want Digest for ONVIF (ONVIF Core §5.9.1 allows it
- * next to WS-UsernameToken) and every RTSP server the recorder meets wants it for DESCRIBE: the same code
+ * (MD5, MD5-sess, no qop = RFC 2069). Many IP cameras want Digest for ONVIF (ONVIF Core allows it
+ * next to WS-UsernameToken) and camera RTSP servers commonly want it for DESCRIBE: the same code
  * serves both (method `DESCRIBE`, uri = the rtsp:// URL). Pure: nc and cnonce are injectable.
  *
  * Field quirks handled when parsing the challenge:

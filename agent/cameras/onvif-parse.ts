@@ -16,11 +16,12 @@ export { normalizeMac, rewriteHost, stripCredentials } from './ws-discovery-mess
 // ---------------------------------------------------------------------------------------------------
 // Faults
 
-/** Subcodes that mean "your credentials (or your clock) were refused". ter:NotAuthorized is ONVIF Core
- * §5.11.2.2; wsse:FailedAuthentication / InvalidSecurity(Token) are WS-Security 1.0 §12 — cameras send
- * InvalidSecurity when the UsernameToken's Created is outside their window (clock skew). */
+/** Subcodes that mean "your credentials (or your clock) were refused": ter:NotAuthorized is the ONVIF Core
+ * generic fault for it; wsse:FailedAuthentication, InvalidSecurity and InvalidSecurityToken are the WS-Security
+ * 1.0 §12 error codes a token refusal may come back as (a token dated outside the camera's window included). */
 const AUTH_SUBCODES = new Set(['NotAuthorized', 'FailedAuthentication', 'InvalidSecurity', 'InvalidSecurityToken']);
-/** Some firmwares put the meaning only in the reason ("Sender not Authorized": Hikvision, Axis). */
+/** "Sender not Authorized" is the reason text of ONVIF's generic NotAuthorized fault; matching it as well
+ * catches firmwares that pair the standard text with a non-standard subcode. */
 const AUTH_REASON = /not\s+authori[sz]ed|unauthori[sz]ed|authentication\s+fail|failed\s+authentication/i;
 
 function faultOf(body: XmlElement): SoapFault | undefined {
@@ -28,7 +29,7 @@ function faultOf(body: XmlElement): SoapFault | undefined {
   if (fault === undefined) return undefined;
   const code = child(fault, 'Code');
   if (code === undefined) {
-    // SOAP 1.1 (some older firmwares): <faultcode>wsse:FailedAuthentication</faultcode><faultstring>…
+    // SOAP 1.1 shape (no Code element): <faultcode>wsse:FailedAuthentication</faultcode><faultstring>…
     const faultcode = localName(text(child(fault, 'faultcode')));
     return { code: faultcode, subcode: '', subcodes: [], reason: text(child(fault, 'faultstring')) };
   }
@@ -283,7 +284,7 @@ export function parseUri(xml: string, operation: 'GetStreamUri' | 'GetSnapshotUr
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Clock. GetSystemDateAndTime answers without authentication (ONVIF Core §5.9.1) precisely so that a
+// Clock. GetSystemDateAndTime answers without authentication (ONVIF Core access class PRE_AUTH) so that a
 // client can learn the camera's clock and date its WS-Security UsernameToken in the camera's time.
 
 export interface CameraClock {

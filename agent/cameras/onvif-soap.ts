@@ -2,7 +2,7 @@
  * ONVIF requests: SOAP 1.2 envelopes with a WS-Security UsernameToken, and the bodies of the operations the
  * box needs. Pure: the nonce and the clock are injectable; the HTTP POST lives in the wiring.
  *
- * Authentication (ONVIF Core §5.9.4, WS-Security UsernameToken Profile 1.0 §3.1):
+ * Authentication (ONVIF Core "Authentication", WS-Security UsernameToken Profile 1.0 §3.1):
  *   PasswordDigest = Base64( SHA-1( nonceBytes + Created + password ) )
  * with Created in the CAMERA's time. Cameras reject a token whose Created is outside a window of a few
  * seconds to minutes around their clock, and camera clocks are often hours off (STACK-NOTES): the box asks
@@ -115,7 +115,7 @@ export type Media2ConfigurationType =
 export const getProfiles2 = (types: readonly Media2ConfigurationType[] = ['VideoSource', 'VideoEncoder']): OnvifRequest =>
   request('media2', 'GetProfiles', types.map((t) => `<Type>${t}</Type>`).join(''));
 
-/** Media1 GetStreamUri: RTP unicast over RTSP (Media §5.15.1; "RTSP" = RTP interleaved in the RTSP TCP
+/** Media1 GetStreamUri: RTP unicast over RTSP (ONVIF Media service; "RTSP" = RTP interleaved in the RTSP TCP
  * connection, the transport the recorder uses anyway: rtspsrc protocols=tcp). */
 export const getStreamUri = (profileToken: string): OnvifRequest =>
   request(
@@ -125,7 +125,7 @@ export const getStreamUri = (profileToken: string): OnvifRequest =>
       `<Transport xmlns="${NS.schema}"><Protocol>RTSP</Protocol></Transport></StreamSetup>${token(profileToken)}`,
   );
 
-/** Media2 streaming protocols (Media2 §5.3.1): RtspUnicast = RTP/UDP set up by RTSP, RTSP = interleaved
+/** Media2 streaming protocols (ONVIF Media2 service, GetStreamUri): RtspUnicast = RTP/UDP set up by RTSP, RTSP = interleaved
  * in the RTSP connection, RtspOverHttp = tunnelled, RtspsUnicast… The URI is usually the same. */
 export type Media2StreamProtocol = 'RtspUnicast' | 'RtspMulticast' | 'RTSP' | 'RtspOverHttp' | 'RtspsUnicast';
 

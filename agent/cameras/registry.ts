@@ -6,6 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Store } from '../store/index.ts';
+import { normalizeMac, normalizeUrn } from './ws-discovery-messages.ts';
 
 export interface CameraProfile {
   token: string;
@@ -79,19 +80,14 @@ interface Row {
   address_changed_at: string | null;
 }
 
-/** `aa:bb:cc:dd:ee:ff`, whatever the camera wrote (`AA-BB-…`, `aabb.ccdd.eeff`, `AABBCCDDEEFF`). */
+/** A MAC in one form (`aa:bb:cc:dd:ee:ff`), or undefined. The rules live with the discovery parser. */
 export function normaliseMac(mac: string | undefined): string | undefined {
-  if (!mac) return undefined;
-  const hex = mac.toLowerCase().replace(/[^0-9a-f]/g, '');
-  if (hex.length !== 12 || /^0+$/.test(hex)) return undefined;
-  return hex.match(/../g)!.join(':');
+  return mac ? normalizeMac(mac) : undefined;
 }
 
-/** UUIDs compare case-insensitively (RFC 4122), other URN bodies may not (RFC 8141): only uuid URNs are folded. */
+/** `urn:uuid:<lowercase>` for every uuid spelling (Hello, ProbeMatch and config agree); other URNs as given. */
 export function normaliseUrn(urn: string | undefined): string | undefined {
-  const trimmed = urn?.trim();
-  if (!trimmed) return undefined;
-  return /^urn:uuid:/i.test(trimmed) ? trimmed.toLowerCase() : trimmed;
+  return urn?.trim() ? normalizeUrn(urn) : undefined;
 }
 
 /** The identity key of an observation: its URN, else its MAC; undefined when it has neither. */

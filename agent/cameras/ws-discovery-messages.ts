@@ -1,18 +1,18 @@
 /**
  * WS-Discovery messages as ONVIF cameras speak them: WS-Discovery 1.0 (2005/04) over SOAP 1.2 with
- * WS-Addressing 2004/08 (ONVIF Core §7.3). Pure: XML strings in and out; the socket lives elsewhere.
+ * WS-Addressing 2004/08 (ONVIF Core, "Device discovery"). Pure: XML strings in and out; the socket lives elsewhere.
  *
  * Also the host fixes shared by XAddrs and stream URIs (`rewriteHost`, `stripCredentials`), because both
  * suffer the same camera bugs:
- * - several XAddrs in one ProbeMatch, e.g. an IPv4 and an IPv6 link-local one (Hikvision:
- *   "http://192.168.1.64/onvif/device_service http://[fe80::4ef5:dcff:fe9e:c86b]/onvif/device_service",
- *   bing-dong/onvif-interface README) — IPv4 on the sender's address first, link-local last;
+ * - several XAddrs in one ProbeMatch, e.g. an IPv4 and an IPv6 link-local one (bing-dong/onvif-interface README,
+ *   a Hikvision judging by its default address and MAC prefix: "http://192.168.1.64/onvif/device_service
+ *   http://[fe80::4ef5:dcff:fe9e:c86b]/onvif/device_service") — IPv4 on the sender's address first, link-local last;
  * - `http://0.0.0.0:8080/onvif/device_service` (cheap OEM firmwares; go2rtc pkg/onvif/helpers.go rewrites it)
  *   and 127.0.0.1 (Dafang/Wyze hacks firmware, EliasKotlyar/Xiaomi-Dafang-Hacks#1752);
  * - an address other than the one the reply came from: a camera behind NAT or with a stale static config
  *   (agsh/onvif#41, python-onvif-zeep#75, frigate#18352). Rewritten to the sender's address, keeping
  *   scheme, port, path and query; the original XAddrs are kept next to the rewritten ones.
- * STACK-NOTES "ONVIF discovery" lists the same quirks as seen on this project's cameras.
+ * STACK-NOTES "ONVIF discovery" lists the same quirks among the real-world ones to survive.
  */
 import { isIP } from 'node:net';
 import { CameraProtocolError } from './errors.ts';
@@ -29,7 +29,7 @@ const TYPE_NAMESPACES: Readonly<Record<string, string>> = {
 export interface ProbeOptions {
   /** `urn:uuid:…` (a bare uuid is accepted). Matches RelatesTo in the ProbeMatches. */
   messageId: string;
-  /** QNames with prefix dn: or tds:. Several types in ONE probe are ANDed (WS-Discovery §5.1) and some
+  /** QNames with prefix dn: or tds:. Several types in ONE probe are ANDed (WS-Discovery Probe matching) and some
    * cameras answer only one of them: send one probe per type. Empty: every device answers. */
   types?: readonly string[];
   scopes?: readonly string[];
@@ -65,6 +65,7 @@ export function buildProbe({ messageId, types = ['dn:NetworkVideoTransmitter'], 
 export interface ReplySource {
   /** The address the UDP datagram came from. */
   address: string;
+  /** Its UDP source port; informative only: XAddrs keep their own (HTTP) port when rewritten. */
   port: number;
 }
 
@@ -85,7 +86,8 @@ export interface DiscoveryMatch {
   /** The device service URLs to try, best first, with the host fixes applied (see the header comment). */
   xaddrsRewritten: string[];
   /** True when the camera sent no XAddrs and `xaddrsRewritten` holds the fixed ONVIF entry point
-   * http://<sender>/onvif/device_service (ONVIF Core §5.1.1) instead of a Resolve round trip. */
+   * http://<sender>/onvif/device_service (the entry point ONVIF Core fixes for the device service)
+   * instead of a Resolve round trip. */
   xaddrsGuessed: boolean;
 }
 
@@ -166,11 +168,11 @@ function decodePercent(value: string): string {
   }
 }
 
-/** `uuid:X` and `urn:uuid:X` (any case) → `urn:uuid:x`, so Hello, ProbeMatch and Bye of one camera agree
- * (the generic OEM firmwares send `uuid:` without `urn:`). Other URNs and URLs are kept as sent. */
+/** `uuid:X`, `urn:uuid:X` (any case) and a bare RFC 4122 uuid → `urn:uuid:x`, so Hello, ProbeMatch and Bye
+ * of one camera agree (the generic OEM firmwares send `uuid:` without `urn:`). Other URNs and URLs are kept. */
 export function normalizeUrn(raw: string): string {
   const value = raw.trim();
-  const m = /^(?:urn:)?uuid:(.+)$/i.exec(value);
+  const m = /^(?:urn:)?uuid:(.+)$/i.exec(value) ?? /^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/i.exec(value);
   return m?.[1] === undefined ? value : `urn:uuid:${m[1].toLowerCase()}`;
 }
 
