@@ -13,6 +13,7 @@ const USAGE = `usage:
   venuebox config check FILE         validate a config file
   venuebox cameras scan [--interface IF]... [--subnet CIDR]... [--port P]... [--timeout SECONDS]
                         [--connect-timeout MS] [--username U] [--password-file F] [--json]
+  venuebox cameras watch [--interface IF]... [--duration SECONDS]   print camera Hello/Bye as JSON lines
   venuebox --version`;
 
 function fail(message: string): never {
@@ -38,7 +39,11 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'cameras': {
       const [sub, ...args] = rest;
-      if (sub !== 'scan') fail('expected: venuebox cameras scan [options]');
+      if (sub === 'watch') {
+        const { runCamerasWatch } = await import('./cameras/watch-command.ts');
+        return runCamerasWatch(args);
+      }
+      if (sub !== 'scan') fail('expected: venuebox cameras scan|watch [options]');
       const { runCamerasScan } = await import('./cameras/scan-command.ts');
       return runCamerasScan(args);
     }
