@@ -8,7 +8,10 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { loadConfig, ConfigError, type Config } from './config/index.ts';
 import { Store } from './store/index.ts';
-import { Recorder } from './encoder/index.ts';
+import { Recorder, type RecordedCamera } from './encoder/index.ts';
+import { CameraMonitor } from './cameras/camera-monitor.ts';
+import { CameraDiscoveryService } from './cameras/camera-discovery-service.ts';
+import type { CameraExpectations } from './cameras/camera-health.ts';
 import { recordedCameras } from './cameras/index.ts';
 import { CameraRegistry } from './cameras/registry.ts';
 import { SegmentLedger } from './uplink/segment-ledger.ts';
@@ -102,8 +105,43 @@ export async function runAgent(configFile: string): Promise<number> {
     recorder.start();
     steps.push({ name: 'recorder', stop: () => recorder.stop() });
 
+    const publishEvent = (event: { type: string; [key: string]: unknown }): void => {
+      void mqtt.publish('events', { ...event, ts: new Date().toISOString() });
+    };
+    const monitor = new CameraMonitor({ intervalMs: 10_000, timeoutMs: 3000 });
+    const watchCamera = (camera: RecordedCamera): void => monitor.watch(camera, expectationsOf(camera.id, config, registry));
+    for (const camera of recorder.health().map((p) => cameraPlan.cameras.find((c) => c.id === p.streamId)).filter((c) => c !== undefined)) watchCamera(camera);
+    recorder.on('stats', (cameraId, stats) => monitor.streamStats(cameraId, stats));
+    monitor.on('event', (event) => {
+      const cameraLog = logger('cameras').child({ camera: event.cameraId });
+      if (event.type === 'quality') {
+        cameraLog.info({ from: event.from, to: event.to, reasons: event.reasons }, `camera quality ${event.to}`);
+        void mqtt.publish('cameras', { cameraId: event.cameraId, quality: event.to, reasons: event.reasons, ts: new Date().toISOString() }, event.cameraId);
+      } else {
+        cameraLog.warn({ reasons: event.reasons }, `camera ${event.type}`);
+        publishEvent({ type: `camera-${event.type}`, cameraId: event.cameraId, reasons: event.reasons });
+      }
+    });
+    monitor.start();
+    steps.push({ name: 'camera monitor', stop: () => monitor.stop() });
+
+    const discovery = new CameraDiscoveryService(config.discovery, registry, logger('discovery'));
+    discovery.on('event', (event) => publishEvent(event));
+    discovery.on('changed', () => {
+      // A configured camera matched by URN/MAC records as soon as discovery finds it.
+      if (!config.recording.enabled) return;
+      for (const camera of recordedCameras(config, registry).cameras) {
+        if (recorder.add(camera)) {
+          log.info({ camera: camera.id }, 'discovered camera matched; recording starts');
+          watchCamera(camera);
+        }
+      }
+    });
+    await discovery.start();
+    steps.push({ name: 'discovery', stop: () => discovery.stop() });
+
     const health = new HealthReporter(
-      { boxId: config.boxId, bootId, spoolPath: config.paths.spool, pipelines: () => recorder.health(), spool: () => ledger.stats() },
+      { boxId: config.boxId, bootId, spoolPath: config.paths.spool, pipelines: () => recorder.health(), cameras: () => monitor.health(), spool: () => ledger.stats() },
       config.mqtt.healthIntervalSeconds * 1000,
       (report) => mqtt.publish('health', report),
     );
@@ -146,4 +184,11 @@ async function stopAll(steps: Step[]): Promise<void> {
       log.error({ step: step.name, err: errorMessage(err) }, 'stop step failed; continuing');
     }
   }
+}
+
+/** What a camera promises, from its discovered ONVIF profile (fps, GOP); nothing for a plain RTSP camera. */
+function expectationsOf(cameraId: string, config: Config, registry: CameraRegistry): CameraExpectations {
+  const match = config.cameras.find((c) => c.id === cameraId)?.match;
+  const profile = match ? registry.find(match)?.profiles.find((p) => (match.profile ? p.token === match.profile : p.streamUri)) : undefined;
+  return { fps: profile?.fps };
 }

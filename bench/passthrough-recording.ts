@@ -16,7 +16,7 @@ import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { buildRecordingPipeline } from '../agent/encoder/pipeline-builder.ts';
+import { buildRecordingPipeline, METER_SINK } from '../agent/encoder/pipeline-builder.ts';
 import { PipelineHost } from '../agent/encoder/pipeline-host.ts';
 import { probeMedia } from '../test/helpers/media.ts';
 import { startProcess } from '../test/helpers/processes.ts';
@@ -44,7 +44,9 @@ interface Result {
   rssMiB: number; // peak RSS per camera
   firstSegmentS: number; // mean over cameras
   segments: number; // per camera
-  recordedS: number; // per camera, ffprobe
+  recordedS: number; // per camera, ffprobe container durations (timestamps: GStreamer and ffmpeg may differ)
+  frames: number; // per camera, decoded: what was really recorded, whatever the timestamps say
+  segmentS: [number, number]; // shortest and longest segment, the last of each camera (cut by the stop) left out
   playable: string;
   cameraCpuPct: number; // the virtual cameras (x264), per camera: the contention a reader must judge
   machineBusyPct: number; // all cores, steady window
@@ -147,10 +149,15 @@ async function startRecording(recorder: Recorder, url: string, directory: string
   const host = new PipelineHost(label);
   let stopping = false;
   let endedEarly: string | undefined;
-  host.on('exit', (exit) => {
-    if (!stopping) endedEarly = `${label} exited early (${exit.code ?? exit.signal}): ${host.stderrTail().slice(-3).join(' | ')}`;
+  let lastError = '';
+  host.on('event', (event) => {
+    if (event.type === 'error') lastError = `${event.message} ${event.debug ?? ''}`;
   });
-  host.start(pipeline);
+  host.on('exit', (exit) => {
+    if (!stopping) endedEarly = `${label} exited early (${exit.code ?? exit.signal}): ${lastError} ${host.stderrTail().slice(-3).join(' | ')}`;
+  });
+  // As the supervisor starts it: with the stream meter reading every access unit in JS (its cost is part of the path).
+  host.start({ ...pipeline, meter: { element: METER_SINK, codec: pipeline.codec, intervalMs: 2000 } });
   return {
     pid: () => host.pid,
     ended: () => endedEarly,
@@ -159,6 +166,30 @@ async function startRecording(recorder: Recorder, url: string, directory: string
       await host.stop(5000); // EOS closes the last segment, as the supervisor stops a host
     },
   };
+}
+
+const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+
+/** ffprobe of every segment, decoding every frame: playable, not just parseable. Problems are appended. */
+async function probeSegments(dirs: string[], problems: string[]) {
+  const found = { total: 0, playable: 0, seconds: 0, frames: 0, lengths: [] as number[] };
+  for (const dir of dirs) {
+    const files = readdirSync(dir).filter((f) => f.endsWith('.ts')).sort();
+    for (const [n, file] of files.entries()) {
+      found.total++;
+      try {
+        const media = await probeMedia(`${dir}/${file}`);
+        if (media.frames > 0) found.playable++;
+        found.frames += Number.isFinite(media.frames) ? media.frames : 0;
+        const length = Number.isFinite(media.durationSeconds) ? media.durationSeconds : 0;
+        found.seconds += length;
+        if (n < files.length - 1) found.lengths.push(length); // the last one is cut short by the stop
+      } catch (err) {
+        problems.push(`${dir}/${file} is not playable: ${(err as Error).message.split('\n')[0]}`);
+      }
+    }
+  }
+  return found;
 }
 
 /** One recorder against fresh cameras (so every recorder meets a cold camera and a first keyframe at once). */
@@ -181,6 +212,7 @@ async function runPhase(recorder: Recorder, cfg: Config, root: string, signal: A
       const watcher = watch(dir, () => {
         if (firstAt[i] === undefined && readdirSync(dir).filter((f) => f.endsWith('.ts')).length >= 2) firstAt[i] = performance.now();
       });
+      watcher.on('error', (err) => console.error(`watching ${dir} failed: ${err.message}; its latency stays unknown`));
       watchers.push(watcher);
       startedAt.push(performance.now());
       const recording = await startRecording(recorder, camera.url, dir, `${recorder}-${i}`);
@@ -193,8 +225,7 @@ async function runPhase(recorder: Recorder, cfg: Config, root: string, signal: A
       rec: recordings.map((r) => sampleTree(r.pid() ?? -1)),
       cam: cameras.map((c) => sampleTree(c.pid).ticks),
     });
-    const start = sample();
-    const deadline = start.at + cfg.seconds * 1000;
+    const deadline = (startedAt[0] ?? performance.now()) + cfg.seconds * 1000;
     while (firstAt.some((t) => t === undefined) && performance.now() < deadline) await sleep(20, undefined, { signal });
     const warm = sample(); // steady state starts when every camera has its first segment: start-up is reported apart
     await sleep(Math.max(0, deadline - performance.now()), undefined, { signal });
@@ -203,40 +234,32 @@ async function runPhase(recorder: Recorder, cfg: Config, root: string, signal: A
     for (const { camera } of cameras) await camera.stop();
 
     const problems = recordings.flatMap((r) => r.ended() ?? []);
-    const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+    firstAt.forEach((t, i) => t === undefined && problems.push(`camera ${i}: no complete segment within ${cfg.seconds} s`));
+    const media = await probeSegments(cameras.map((c) => c.dir), problems);
     const seconds = (end.at - warm.at) / 1000;
-    let playable = 0;
-    let total = 0;
-    let recordedS = 0;
-    for (const { dir } of cameras) {
-      for (const file of readdirSync(dir).filter((f) => f.endsWith('.ts')).sort()) {
-        total++;
-        try {
-          const media = await probeMedia(`${dir}/${file}`); // decodes every frame: playable, not just parseable
-          if (media.frames > 0) playable++;
-          recordedS += Number.isFinite(media.durationSeconds) ? media.durationSeconds : 0;
-        } catch (err) {
-          problems.push(`${file} of ${dir} is not playable: ${(err as Error).message.split('\n')[0]}`);
-        }
-      }
-    }
+    const perCameraPct = (ticks: number) => (ticks / CLK_TCK / seconds / cfg.cameras) * 100;
+    const recTicks = sum(end.rec.map((s) => s.ticks)) - sum(warm.rec.map((s) => s.ticks));
+    const camTicks = sum(end.cam) - sum(warm.cam);
     const machineBusy = end.machine.busy - warm.machine.busy;
     const machineTotal = end.machine.total - warm.machine.total;
-    const ownTicks = sum(end.rec.map((s) => s.ticks)) - sum(warm.rec.map((s) => s.ticks)) + sum(end.cam) - sum(warm.cam);
-    const latencies = firstAt.map((t, i) => (t === undefined ? NaN : (t - startedAt[i]!) / 1000));
+    // A recorder that died before the end sample has no figures of its own (it is listed in problems).
+    const allAlive = end.rec.every((s) => s.alive);
     return {
       recorder,
-      cpuPct: (sum(end.rec.map((s) => s.ticks)) - sum(warm.rec.map((s) => s.ticks))) / CLK_TCK / seconds / cfg.cameras * 100,
+      cpuPct: allAlive ? perCameraPct(recTicks) : NaN,
       startupCpuS: sum(warm.rec.map((s) => s.ticks)) / CLK_TCK / cfg.cameras,
-      rssMiB: sum(end.rec.map((s) => s.hwmKiB)) / 1024 / cfg.cameras,
-      firstSegmentS: sum(latencies) / cfg.cameras,
-      segments: total / cfg.cameras,
-      recordedS: recordedS / cfg.cameras,
-      playable: `${playable}/${total}`,
-      cameraCpuPct: (sum(end.cam) - sum(warm.cam)) / CLK_TCK / seconds / cfg.cameras * 100,
+      rssMiB: allAlive ? sum(end.rec.map((s) => s.hwmKiB)) / 1024 / cfg.cameras : NaN,
+      // NaN when a camera never completed a segment (listed in problems).
+      firstSegmentS: sum(firstAt.map((t, i) => (t === undefined ? NaN : t - startedAt[i]!))) / 1000 / cfg.cameras,
+      segments: media.total / cfg.cameras,
+      recordedS: media.seconds / cfg.cameras,
+      frames: media.frames / cfg.cameras,
+      segmentS: media.lengths.length ? [Math.min(...media.lengths), Math.max(...media.lengths)] : [NaN, NaN],
+      playable: `${media.playable}/${media.total}`,
+      cameraCpuPct: perCameraPct(camTicks),
       machineBusyPct: (machineBusy / machineTotal) * 100,
       // /proc/stat counts in USER_HZ, the same unit as /proc/PID/stat.
-      otherBusyPct: ((machineBusy - ownTicks) / machineTotal) * 100,
+      otherBusyPct: ((machineBusy - recTicks - camTicks) / machineTotal) * 100,
       problems,
     };
   } finally {
@@ -249,20 +272,34 @@ async function runPhase(recorder: Recorder, cfg: Config, root: string, signal: A
 
 function table(cfg: Config, results: Result[]): string {
   const peer = results.find((r) => r.recorder === 'ffmpeg');
-  const ratio = (a: number, b: number | undefined) => (b ? `${(a / b).toFixed(2)}×` : '–');
-  const lines = [
+  const fix = (x: number, digits: number) => (Number.isFinite(x) ? x.toFixed(digits) : '–');
+  const ratio = (a: number, b: number | undefined) => (b && Number.isFinite(a / b) ? `${(a / b).toFixed(2)}×` : '–');
+  const columns: Array<[string, (r: Result) => string]> = [
+    ['recorder', (r) => r.recorder],
+    ['CPU % of a core / camera', (r) => fix(r.cpuPct, 1)],
+    ['CPU vs ffmpeg', (r) => ratio(r.cpuPct, peer?.cpuPct)],
+    ['peak RSS MiB / camera', (r) => fix(r.rssMiB, 1)],
+    ['RSS vs ffmpeg', (r) => ratio(r.rssMiB, peer?.rssMiB)],
+    ['CPU s to first segment / camera', (r) => fix(r.startupCpuS, 2)],
+    ['first segment after s', (r) => fix(r.firstSegmentS, 2)],
+    ['segments / camera', (r) => fix(r.segments, 1)],
+    ['recorded s / camera (ffprobe)', (r) => fix(r.recordedS, 1)],
+    ['frames / camera', (r) => fix(r.frames, 0)],
+    ['segment s, min–max', (r) => r.segmentS.map((x) => fix(x, 2)).join('–')],
+    ['playable', (r) => r.playable],
+    ['virtual cameras CPU % / camera', (r) => fix(r.cameraCpuPct, 0)],
+    ['machine busy % of all cores (others)', (r) => `${fix(r.machineBusyPct, 0)} (${fix(r.otherBusyPct, 0)})`],
+  ];
+  const row = (cells: string[]) => `| ${cells.join(' | ')} |`;
+  const problems = results.flatMap((r) => r.problems.map((p) => `- ${r.recorder}: ${p.replace(/\s+/g, ' ').slice(0, 400)}`));
+  return [
     `#### ${cfg.cameras} camera${cfg.cameras > 1 ? 's' : ''}, ${cfg.width}x${cfg.height} @ ${FPS} fps, ${BITRATE_KBPS} kbps, 1 s GOP, ${cfg.seconds} s per recorder`,
     '',
-    '| recorder | CPU % of a core / camera | CPU vs ffmpeg | peak RSS MiB / camera | RSS vs ffmpeg | CPU s to first segment / camera | first segment after s | segments / camera | recorded s / camera (ffprobe) | playable | virtual cameras CPU % / camera | machine busy % of all cores (others) |',
-    '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
-  ];
-  for (const r of results) {
-    lines.push(
-      `| ${r.recorder} | ${r.cpuPct.toFixed(1)} | ${ratio(r.cpuPct, peer?.cpuPct)} | ${r.rssMiB.toFixed(1)} | ${ratio(r.rssMiB, peer?.rssMiB)} | ${r.startupCpuS.toFixed(2)} | ${r.firstSegmentS.toFixed(2)} | ${r.segments.toFixed(1)} | ${r.recordedS.toFixed(1)} | ${r.playable} | ${r.cameraCpuPct.toFixed(0)} | ${r.machineBusyPct.toFixed(0)} (${r.otherBusyPct.toFixed(0)}) |`,
-    );
-  }
-  const problems = results.flatMap((r) => r.problems.map((p) => `- ${r.recorder}: ${p}`));
-  return [...lines, ...(problems.length ? ['', 'Problems:', ...problems] : [])].join('\n');
+    row(columns.map(([title]) => title)),
+    row(columns.map((_, i) => (i === 0 ? '---' : '--:'))),
+    ...results.map((r) => row(columns.map(([, cell]) => cell(r)))),
+    ...(problems.length ? ['', 'Problems:', ...problems] : []),
+  ].join('\n');
 }
 
 function machine(): string {

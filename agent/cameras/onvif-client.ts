@@ -47,16 +47,28 @@ export class OnvifSession {
     return this.refused !== undefined;
   }
 
-  /** POSTs one request to `url` (default: the device service) and returns the reply body. */
-  async call(request: OnvifRequest, url = this.options.deviceServiceUrl, authenticate = true): Promise<string> {
+  /**
+   * POSTs one request to `url` (default: the device service) and returns the reply body. Requests of one
+   * session go one at a time: Digest nonce counts must arrive in order (a camera rejects nc=5 after nc=6 as
+   * a replay — seen with concurrent GetStreamUri calls), and embedded web servers serve one at a time anyway.
+   */
+  call(request: OnvifRequest, url = this.options.deviceServiceUrl, authenticate = true): Promise<string> {
+    const next = this.queue.then(() => this.callNow(request, url, authenticate));
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  private queue: Promise<unknown> = Promise.resolve();
+
+  private async callNow(request: OnvifRequest, url: string, authenticate: boolean): Promise<string> {
     const useAuth = authenticate && this.options.username !== undefined;
     if (useAuth && this.refused) throw this.refused;
     let response = await this.post(request, url, useAuth);
     if (response.status === 401 && useAuth) {
       // Several WWW-Authenticate headers arrive joined by ", "; the parser picks the strongest Digest one.
       const challenge = parseDigestChallenge(response.headers.get('www-authenticate') ?? undefined);
-      if (challenge && (this.mode !== 'digest' || challenge.stale)) {
-        // The camera wants HTTP Digest (or a fresh nonce): switch and retry once.
+      if (challenge && (this.mode !== 'digest' || challenge.stale || challenge.nonce !== this.challenge?.nonce)) {
+        // The camera wants HTTP Digest, or a fresh nonce (stale, or it simply rotated it): retry once.
         this.mode = 'digest';
         this.challenge = challenge;
         this.nonceCount = 0;

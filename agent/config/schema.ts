@@ -251,6 +251,7 @@ const discoverySchema = z
       .max(32)
       .default([80, 8080, 8000, 8899, 2020, 8081, 10080, 888, 5000])
       .meta({ description: 'HTTP ports where the sweep looks for an ONVIF device service.' }),
+    rescanMinutes: integer(0, 1440).default(15).meta({ description: 'How often the agent scans again (0 = only at start); Hello announcements are heard in between.' }),
     sweepConcurrency: integer(1, 1024).default(128).meta({ description: 'Connection attempts in flight during a sweep.' }),
     connectTimeoutMs: integer(100, 10_000).default(800).meta({ description: 'Time allowed for one connection during a sweep or an ONVIF request.' }),
     username: z.string().min(1).max(256).optional().meta({ description: 'Venue default camera user, for cameras without their own credentials.' }),

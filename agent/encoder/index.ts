@@ -9,6 +9,7 @@ import { logger } from '../lib/log.ts';
 import { buildRecordingPipeline, segmentSeq, type RtspSource } from './pipeline-builder.ts';
 import { PipelineSupervisor, type ClosedSegment, type PipelineHealth } from './pipeline-supervisor.ts';
 import type { BackoffOptions } from '../lib/backoff.ts';
+import type { StreamStats } from './stream-meter.ts';
 
 export type { ClosedSegment, PipelineHealth };
 export { buildRecordingPipeline } from './pipeline-builder.ts';
@@ -30,6 +31,7 @@ export interface RecorderOptions {
 
 export interface RecorderEvents {
   segment: [ClosedSegment];
+  stats: [string, StreamStats];
 }
 
 export class Recorder extends EventEmitter<RecorderEvents> {
@@ -39,29 +41,38 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     super();
   }
 
+  private started = false;
+
   start(): void {
-    const { cameras, segmentSeconds, spoolDir } = this.options;
-    for (const camera of cameras) {
-      const directory = join(spoolDir, camera.id);
-      mkdirSync(directory, { recursive: true });
-      const supervisor = new PipelineSupervisor({
-        streamId: camera.id,
-        segmentSeconds,
-        log: logger('encoder').child({ stream: camera.id }),
-        ...(this.options.backoff ? { backoff: this.options.backoff } : {}),
-        ...(this.options.stopTimeoutMs ? { stopTimeoutMs: this.options.stopTimeoutMs } : {}),
-        build: () =>
-          buildRecordingPipeline({
-            streamId: camera.id,
-            source: camera.source,
-            codec: 'h264',
-            segment: { seconds: segmentSeconds, directory, startIndex: this.nextSeq(camera.id, directory) },
-          }),
-      });
-      supervisor.on('segment', (segment) => this.emit('segment', segment));
-      this.supervisors.set(camera.id, supervisor);
-      supervisor.start();
-    }
+    this.started = true;
+    for (const camera of this.options.cameras) this.add(camera);
+  }
+
+  /** Starts recording a camera (one that was discovered after start); a camera already recorded is kept. */
+  add(camera: RecordedCamera): boolean {
+    if (!this.started || this.supervisors.has(camera.id)) return false;
+    const { segmentSeconds, spoolDir } = this.options;
+    const directory = join(spoolDir, camera.id);
+    mkdirSync(directory, { recursive: true });
+    const supervisor = new PipelineSupervisor({
+      streamId: camera.id,
+      segmentSeconds,
+      log: logger('encoder').child({ stream: camera.id }),
+      ...(this.options.backoff ? { backoff: this.options.backoff } : {}),
+      ...(this.options.stopTimeoutMs ? { stopTimeoutMs: this.options.stopTimeoutMs } : {}),
+      build: () =>
+        buildRecordingPipeline({
+          streamId: camera.id,
+          source: camera.source,
+          codec: 'h264',
+          segment: { seconds: segmentSeconds, directory, startIndex: this.nextSeq(camera.id, directory) },
+        }),
+    });
+    supervisor.on('segment', (segment) => this.emit('segment', segment));
+    supervisor.on('stats', (stats) => this.emit('stats', camera.id, stats));
+    this.supervisors.set(camera.id, supervisor);
+    supervisor.start();
+    return true;
   }
 
   /** Stops every pipeline in parallel (each sends EOS so its last segment closes cleanly). */

@@ -4,6 +4,7 @@
  */
 import type { HealthPayload } from '../uplink/topics.ts';
 import type { PipelineHealth } from '../encoder/index.ts';
+import type { CameraHealthReport } from '../cameras/camera-monitor.ts';
 import { BoxSampler } from './box-sampler.ts';
 import { logger } from '../lib/log.ts';
 
@@ -12,6 +13,7 @@ export interface HealthSources {
   bootId: string;
   spoolPath: string;
   pipelines: () => PipelineHealth[];
+  cameras: () => CameraHealthReport[];
   spool: () => { segments: number; bytes: number };
 }
 
@@ -51,6 +53,7 @@ export class HealthReporter {
       memory: sample?.memory ?? { totalBytes: 0, usedBytes: 0, agentRssBytes: process.memoryUsage.rss() },
       disk: sample?.disk ?? { spoolPath: this.sources.spoolPath, totalBytes: 0, freeBytes: 0 },
       spool: this.sources.spool(),
+      cameras: this.sources.cameras().map((c) => ({ cameraId: c.cameraId, quality: c.quality, reasons: c.reasons, describe: c.describe })),
       pipelines: this.sources.pipelines().map((p) => ({
         streamId: p.streamId,
         state: p.state,

@@ -69,14 +69,14 @@ export class MqttLink {
   }
 
   /** Publishes a payload on its typed topic, QoS 1; dropped (and counted) while disconnected. */
-  publish<T extends TopicName>(name: T, payload: TopicMap[T]): Promise<boolean> {
+  publish<T extends TopicName>(name: T, payload: TopicMap[T], sub?: string): Promise<boolean> {
     const client = this.client;
     if (!client?.connected) {
       this.dropped += 1;
       return Promise.resolve(false);
     }
     return new Promise((resolve) => {
-      client.publish(this.topic(name), JSON.stringify(payload), { qos: 1, retain: RETAINED[name] }, (err) => {
+      client.publish(this.topic(name, sub), JSON.stringify(payload), { qos: 1, retain: RETAINED[name] }, (err) => {
         if (err) {
           this.dropped += 1;
           this.options.log.warn({ topic: name, err: errorMessage(err) }, 'MQTT publish failed');
@@ -102,7 +102,7 @@ export class MqttLink {
     client.end(true);
   }
 
-  private topic(name: TopicName): string {
-    return topicOf(this.options.topicPrefix, this.options.boxId, name);
+  private topic(name: TopicName, sub?: string): string {
+    return topicOf(this.options.topicPrefix, this.options.boxId, name, sub);
   }
 }

@@ -26,6 +26,12 @@ export interface HealthPayload {
   memory: { totalBytes: number; usedBytes: number; agentRssBytes: number };
   disk: { spoolPath: string; totalBytes: number; freeBytes: number };
   spool: { segments: number; bytes: number };
+  cameras: Array<{
+    cameraId: string;
+    quality: string;
+    reasons: string[];
+    describe: { ok: boolean; status: number | null; latencyMs: number; at: string } | null;
+  }>;
   pipelines: Array<{
     streamId: string;
     state: string;
@@ -39,16 +45,34 @@ export interface HealthPayload {
   }>;
 }
 
+/** `cameras/{cameraId}`, retained: the last known state of each camera. */
+export interface CameraStatePayload {
+  cameraId: string;
+  quality: 'good' | 'degraded' | 'offline' | 'unknown';
+  reasons: string[];
+  ts: string;
+}
+
+/** `events`: the box's timeline, one message per thing that happened. */
+export interface EventPayload {
+  type: string;
+  ts: string;
+  [detail: string]: unknown;
+}
+
 export interface TopicMap {
   status: StatusPayload;
   health: HealthPayload;
+  cameras: CameraStatePayload;
+  events: EventPayload;
 }
 
 export type TopicName = keyof TopicMap;
 
 /** Which topics are retained: the controller must see the last status of a box it just subscribed to. */
-export const RETAINED: Record<TopicName, boolean> = { status: true, health: false };
+export const RETAINED: Record<TopicName, boolean> = { status: true, health: false, cameras: true, events: false };
 
-export function topicOf(prefix: string, boxId: string, name: TopicName): string {
-  return `${prefix}/${boxId}/${name}`;
+/** `{prefix}/{boxId}/{name}`, or `{prefix}/{boxId}/{name}/{sub}` for per-item topics (`cameras/{cameraId}`). */
+export function topicOf(prefix: string, boxId: string, name: TopicName, sub?: string): string {
+  return sub === undefined ? `${prefix}/${boxId}/${name}` : `${prefix}/${boxId}/${name}/${sub}`;
 }

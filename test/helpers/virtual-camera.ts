@@ -1,11 +1,29 @@
-// The virtual camera (scripts/virtual-camera.py: gst-rtsp-server, H.264 test pattern) as a test service.
+// The virtual camera as a test service: scripts/virtual-camera.py (gst-rtsp-server, H.264 test pattern) and,
+// when asked, its ONVIF face (scripts/virtual-onvif.ts: device service and WS-Discovery responder) next to it,
+// on the same address and in the same network namespace.
+//
+// stop() and start() take both down and up together, so a restart looks like a reboot: Bye, silence, Hello,
+// same URN and MAC. start({ bind }) brings the camera back on another address (a DHCP lease that changed).
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { VirtualOnvifOptions as OnvifProcessOptions } from '../../scripts/virtual-onvif/config.ts';
+import { PRESETS } from '../../scripts/virtual-onvif/presets.ts';
 import { freePort } from './ports.ts';
 import { retryOnBindFailure, startProcess, type ManagedProcess } from './processes.ts';
 
 // Debian's python: a pyenv python3 earlier on PATH has no `gi` module.
 const PYTHON = '/usr/bin/python3';
 const SCRIPT = fileURLToPath(new URL('../../scripts/virtual-camera.py', import.meta.url));
+const ONVIF_SCRIPT = fileURLToPath(new URL('../../scripts/virtual-onvif.ts', import.meta.url));
+const REPO = path.dirname(path.dirname(ONVIF_SCRIPT));
+
+/**
+ * The ONVIF face (see scripts/virtual-onvif/config.ts for every option). Address, RTSP URL, credentials and
+ * main stream size come from the camera. In a namespace the ports are a real camera's: HTTP 80 (URLs then
+ * carry no port) and WS-Discovery 3702. On the host each camera gets free ports of its own, so that a unicast
+ * Probe reaches exactly this camera.
+ */
+export type VirtualOnvifOptions = Omit<OnvifProcessOptions, 'bind' | 'rtspUrl' | 'username' | 'width' | 'height' | 'fps' | 'bitrateKbps'>;
 
 export interface VirtualCameraOptions {
   width?: number;
@@ -14,6 +32,7 @@ export interface VirtualCameraOptions {
   /** Frames between keyframes; default fps (1 s). */
   keyint?: number;
   bitrateKbps?: number;
+  /** RTSP mount; default /stream, or the vendor's path when onvif.vendor is given. */
   path?: string;
   username?: string;
   password?: string;
@@ -25,22 +44,55 @@ export interface VirtualCameraOptions {
   /** Run inside this network namespace (`ip netns exec`); needs root. */
   netns?: string;
   timeoutMs?: number;
+  /** Give the camera an ONVIF face; it shares the RTSP credentials, as a camera has one account. */
+  onvif?: VirtualOnvifOptions;
+}
+
+export interface VirtualOnvifFace {
+  /** http://ADDRESS:PORT/onvif/device_service */
+  deviceServiceUrl: string;
+  /** urn:uuid:…, the same across restarts and address changes. */
+  urn: string;
+  mac: string;
+  address: string;
+  httpPort: number;
+  discoveryPort: number;
+  profiles: Array<{ token: string; name: string; streamUri: string }>;
+  /** What the ONVIF process printed (auth refusals are logged with their reason, never a password). */
+  output(): string;
 }
 
 export interface VirtualCamera {
-  /** rtsp://BIND:PORT/PATH, without credentials. */
+  /** rtsp://BIND:PORT/PATH, without credentials. Changes with start({ bind }). */
   url: string;
   port: number;
+  /** The address both servers are bound to now. */
+  bind: string;
   width: number;
   height: number;
   fps: number;
   keyint: number;
   username?: string;
   password?: string;
-  /** Kill the camera; idempotent. */
+  /** Present when the camera was started with `onvif`. */
+  onvif?: VirtualOnvifFace;
+  /** Stop the camera (ONVIF face: Bye first); idempotent. */
   stop(): Promise<void>;
-  /** Start it again on the same port after stop(): a camera outage and its return. No-op while running. */
-  start(): Promise<void>;
+  /**
+   * Start it again on the same ports after stop(): an outage and its return (Hello again). With `bind`, it
+   * comes back on that address with the same identity. No-op while running (an error if `bind` differs).
+   */
+  start(opts?: { bind?: string }): Promise<void>;
+}
+
+interface OnvifReady {
+  deviceServiceUrl: string;
+  discoveryPort: number;
+  httpPort: number;
+  address: string;
+  urn: string;
+  mac: string;
+  profiles: VirtualOnvifFace['profiles'];
 }
 
 export async function startVirtualCamera(opts: VirtualCameraOptions = {}): Promise<VirtualCamera> {
@@ -48,21 +100,25 @@ export async function startVirtualCamera(opts: VirtualCameraOptions = {}): Promi
   const height = opts.height ?? 360;
   const fps = opts.fps ?? 25;
   const keyint = opts.keyint ?? fps;
-  const path = opts.path ?? '/stream';
-  const bind = opts.bind ?? '127.0.0.1';
+  const bitrateKbps = opts.bitrateKbps ?? 800;
+  const path = opts.path ?? (opts.onvif ? PRESETS[opts.onvif.vendor ?? 'generic'].rtspPath : '/stream');
+  let bind = opts.bind ?? '127.0.0.1';
   if ((opts.username === undefined) !== (opts.password === undefined)) {
     throw new Error('startVirtualCamera: username and password go together');
   }
+  const inNamespace = (cmd: string, args: string[]): [string, string[]] =>
+    opts.netns ? ['ip', ['netns', 'exec', opts.netns, cmd, ...args]] : [cmd, args];
 
-  let proc: ManagedProcess | undefined; // the running camera, undefined while stopped
+  let proc: ManagedProcess | undefined; // the running RTSP server, undefined while stopped
+  let onvifProc: ManagedProcess | undefined; // the running ONVIF face
   const launch = async (port: number): Promise<ManagedProcess> => {
     const args = [SCRIPT, '--port', String(port), '--path', path, '--bind', bind];
     args.push('--width', String(width), '--height', String(height), '--fps', String(fps));
-    args.push('--keyint', String(keyint), '--bitrate', String(opts.bitrateKbps ?? 800));
+    args.push('--keyint', String(keyint), '--bitrate', String(bitrateKbps));
     if (opts.username !== undefined && opts.password !== undefined) {
       args.push('--username', opts.username, '--auth', opts.auth ?? 'digest');
     }
-    const [cmd, argv] = opts.netns ? ['ip', ['netns', 'exec', opts.netns, PYTHON, ...args]] : [PYTHON, args];
+    const [cmd, argv] = inNamespace(PYTHON, args);
     const started = await startProcess(cmd, argv, {
       label: `virtual camera ${bind}:${port}${path}`,
       readyLine: /^READY rtsp:\/\//,
@@ -89,23 +145,79 @@ export async function startVirtualCamera(opts: VirtualCameraOptions = {}): Promi
         },
       );
 
-  const host = bind === '0.0.0.0' ? '127.0.0.1' : bind;
+  const host = () => (bind === '0.0.0.0' ? '127.0.0.1' : bind);
+  // Pinned by the first start, so that a restart is the same camera: same ports, URN and MAC.
+  let pinned: Partial<OnvifProcessOptions> = {};
+  let face: VirtualOnvifFace | undefined;
+  const launchOnvif = async (onvif: VirtualOnvifOptions): Promise<ManagedProcess> => {
+    const processOptions: OnvifProcessOptions = {
+      // In a namespace the camera has the ports of a real one; on the host, free ports of its own.
+      discoveryPort: opts.netns ? 3702 : 0,
+      httpPort: opts.netns ? 80 : 0,
+      ...onvif,
+      ...pinned,
+      bind,
+      rtspUrl: `rtsp://${host()}:${port}${path}`,
+      width,
+      height,
+      fps,
+      bitrateKbps,
+      ...(opts.username !== undefined ? { username: opts.username } : {}),
+    };
+    const [cmd, argv] = inNamespace(process.execPath, ['--import', 'tsx', ONVIF_SCRIPT, '--json-config', JSON.stringify(processOptions)]);
+    const started = await startProcess(cmd, argv, {
+      cwd: REPO, // where `--import tsx` resolves
+      label: `virtual ONVIF ${bind}`,
+      readyLine: /^READY (\{.*\})$/,
+      // node + tsx compiling the simulator: ~1 s idle, several on a loaded 2-core machine.
+      timeoutMs: opts.timeoutMs ?? 30_000,
+      ...(opts.password !== undefined ? { env: { VIRTUAL_ONVIF_PASSWORD: opts.password } } : {}),
+    });
+    void started.exited.then(() => {
+      if (onvifProc === started) onvifProc = undefined;
+    });
+    const ready = JSON.parse(started.readyMatch?.[1] ?? '{}') as OnvifReady;
+    pinned = { uuid: ready.urn.replace(/^urn:uuid:/, ''), mac: ready.mac, httpPort: ready.httpPort, discoveryPort: ready.discoveryPort };
+    const { deviceServiceUrl, urn, mac, address, httpPort, discoveryPort, profiles } = ready;
+    const fresh: VirtualOnvifFace = { deviceServiceUrl, urn, mac, address, httpPort, discoveryPort, profiles, output: () => started.output() };
+    if (face) Object.assign(face, fresh); // the object the caller holds follows the restarts
+    else face = fresh;
+    return started;
+  };
+  if (opts.onvif) {
+    try {
+      onvifProc = await launchOnvif(opts.onvif);
+    } catch (err) {
+      await proc.stop();
+      throw err;
+    }
+  }
+
   const camera: VirtualCamera = {
-    url: `rtsp://${host}:${port}${path}`,
+    url: `rtsp://${host()}:${port}${path}`,
     port,
+    bind,
     width,
     height,
     fps,
     keyint,
     stop: async () => {
-      const running = proc;
-      proc = undefined;
-      await running?.stop();
+      const running = [onvifProc, proc];
+      proc = onvifProc = undefined;
+      await Promise.all(running.map((p) => p?.stop()));
     },
-    start: async () => {
+    start: async (startOpts = {}) => {
+      if (startOpts.bind !== undefined && startOpts.bind !== bind) {
+        if (proc || onvifProc) throw new Error('VirtualCamera.start({ bind }): stop() the camera first');
+        bind = startOpts.bind;
+        camera.bind = bind;
+        camera.url = `rtsp://${host()}:${port}${path}`;
+      }
       proc ??= await launch(port);
+      if (opts.onvif) onvifProc ??= await launchOnvif(opts.onvif);
     },
   };
+  if (face) camera.onvif = face;
   if (opts.username !== undefined) camera.username = opts.username;
   if (opts.password !== undefined) camera.password = opts.password;
   return camera;

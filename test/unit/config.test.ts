@@ -74,6 +74,7 @@ test('a minimal config gets every default', (t) => {
       probeRepeats: 3,
       subnets: [],
       ports: [80, 8080, 8000, 8899, 2020, 8081, 10080, 888, 5000],
+      rescanMinutes: 15,
       sweepConcurrency: 128,
       connectTimeoutMs: 800,
     },
