@@ -108,7 +108,12 @@ export async function runAgent(configFile: string): Promise<number> {
     const publishEvent = (event: { type: string; [key: string]: unknown }): void => {
       void mqtt.publish('events', { ...event, ts: new Date().toISOString() });
     };
-    const monitor = new CameraMonitor({ intervalMs: 10_000, timeoutMs: 3000 });
+    const monitor = new CameraMonitor({
+      intervalMs: config.cameraHealth.probeIntervalSeconds * 1000,
+      timeoutMs: 3000,
+      downMs: config.cameraHealth.downSeconds * 1000,
+      upMs: config.cameraHealth.upSeconds * 1000,
+    });
     const watchCamera = (camera: RecordedCamera): void => monitor.watch(camera, expectationsOf(camera.id, config, registry));
     for (const camera of recorder.health().map((p) => cameraPlan.cameras.find((c) => c.id === p.streamId)).filter((c) => c !== undefined)) watchCamera(camera);
     recorder.on('stats', (cameraId, stats) => monitor.streamStats(cameraId, stats));
@@ -118,7 +123,8 @@ export async function runAgent(configFile: string): Promise<number> {
         cameraLog.info({ from: event.from, to: event.to, reasons: event.reasons }, `camera quality ${event.to}`);
         void mqtt.publish('cameras', { cameraId: event.cameraId, quality: event.to, reasons: event.reasons, ts: new Date().toISOString() }, event.cameraId);
       } else {
-        cameraLog.warn({ reasons: event.reasons }, `camera ${event.type}`);
+        if (event.type === 'offline') cameraLog.warn({ reasons: event.reasons }, 'camera offline');
+        else cameraLog.info('camera online');
         publishEvent({ type: `camera-${event.type}`, cameraId: event.cameraId, reasons: event.reasons });
       }
     });

@@ -261,6 +261,15 @@ const discoverySchema = z
   .prefault({})
   .meta({ description: 'Finding the venue\'s ONVIF cameras.' });
 
+const cameraHealthSchema = z
+  .strictObject({
+    probeIntervalSeconds: integer(2, 300).default(10).meta({ description: 'How often each recorded camera gets an RTSP DESCRIBE.' }),
+    downSeconds: integer(1, 600).default(5).meta({ description: 'How long a worse grade must hold before it is reported (offline, degraded).' }),
+    upSeconds: integer(1, 600).default(15).meta({ description: 'How long a better grade must hold before it is reported: a camera that comes back must prove it stays.' }),
+  })
+  .prefault({})
+  .meta({ description: 'Camera health: grading with hysteresis, debounced online/offline events.' });
+
 const recordingSchema = z
   .strictObject({
     enabled: z.boolean().default(true).meta({ description: 'Record the cameras into the spool.' }),
@@ -283,6 +292,7 @@ export const configObjectSchema = z.strictObject({
   mqtt: mqttSchema,
   cameras: camerasSchema,
   discovery: discoverySchema,
+  cameraHealth: cameraHealthSchema,
   recording: recordingSchema,
 });
 

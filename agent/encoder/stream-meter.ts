@@ -15,6 +15,8 @@ export interface StreamStats {
   bitrateKbps: number;
   /** Between the last two keyframes; undefined until two were seen. */
   keyframeIntervalMs: number | undefined;
+  /** Frames between the last two keyframes (the GOP length): exact, whatever the arrival jitter. */
+  keyframeIntervalFrames: number | undefined;
   /** Since start. */
   frames: number;
   bytes: number;
@@ -47,6 +49,8 @@ export class StreamMeter {
   private keyframes = 0;
   private lastKeyframeAt: number | undefined;
   private keyframeIntervalMs: number | undefined;
+  private lastKeyframeFrame: number | undefined;
+  private keyframeIntervalFrames: number | undefined;
   private lastAt: number | undefined;
   private readonly startedAt: number;
 
@@ -67,7 +71,9 @@ export class StreamMeter {
     if (isKeyframe(au, this.codec)) {
       this.keyframes += 1;
       if (this.lastKeyframeAt !== undefined) this.keyframeIntervalMs = now - this.lastKeyframeAt;
+      if (this.lastKeyframeFrame !== undefined) this.keyframeIntervalFrames = this.frames - this.lastKeyframeFrame;
       this.lastKeyframeAt = now;
+      this.lastKeyframeFrame = this.frames;
     }
   }
 
@@ -80,6 +86,7 @@ export class StreamMeter {
       fps: Math.round((this.window.length * 1000 * 10) / spanMs) / 10,
       bitrateKbps: Math.round((windowBytes * 8) / spanMs),
       keyframeIntervalMs: this.keyframeIntervalMs,
+      keyframeIntervalFrames: this.keyframeIntervalFrames,
       frames: this.frames,
       bytes: this.bytes,
       keyframes: this.keyframes,

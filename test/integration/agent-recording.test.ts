@@ -70,8 +70,8 @@ test('records the camera into consecutive ~2 s H.264 segments, reports status an
   const measured = await watch.waitFor((m) => m.topic.endsWith('/health') && ((m.json() as HealthLike).pipelines[0]?.fps ?? 0) > 0, 15_000, 'a health message with measured fps');
   const pipeline = (measured.json() as HealthLike).pipelines[0]!;
   t.is(pipeline.streamId, 'cam1');
-  t.true(Math.abs(pipeline.fps! - 25) < 3, `fps ${pipeline.fps}`);
-  t.true(Math.abs(pipeline.keyframeIntervalMs! - 1000) < 150, `keyframe interval ${pipeline.keyframeIntervalMs}`);
+  t.true(Math.abs(pipeline.fps! - 25) < 6, `fps ${pipeline.fps}`);
+  t.true(Math.abs(pipeline.keyframeIntervalMs! - 1000) < 400, `keyframe interval ${pipeline.keyframeIntervalMs}`);
   t.true(pipeline.bitrateKbps! > 0);
   const stopStarted = performance.now();
   const exit = await agent.stop();

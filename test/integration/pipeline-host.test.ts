@@ -49,8 +49,9 @@ test('a host records segments, reports each one, and on stop closes the last one
   // The meter saw the camera's real cadence: 25 fps, a keyframe every 25 frames (1 s).
   const stats = events.filter((e): e is Extract<HostEvent, { type: 'stats' }> => e.type === 'stats').at(-1);
   t.truthy(stats, 'stats were reported');
-  t.true(Math.abs((stats?.fps ?? 0) - 25) < 3, `fps ${stats?.fps}`);
-  t.true(Math.abs((stats?.keyframeIntervalMs ?? 0) - 1000) < 150, `keyframe interval ${stats?.keyframeIntervalMs} ms`);
+  // Arrival-time figures jitter on a loaded machine; the frame count between keyframes does not.
+  t.true(Math.abs((stats?.fps ?? 0) - 25) < 6, `fps ${stats?.fps}`);
+  t.is(stats?.keyframeIntervalFrames, 25, `keyframe interval ${stats?.keyframeIntervalMs} ms`);
   t.true((stats?.bitrateKbps ?? 0) > 0);
 });
 

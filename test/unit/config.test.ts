@@ -78,6 +78,7 @@ test('a minimal config gets every default', (t) => {
       sweepConcurrency: 128,
       connectTimeoutMs: 800,
     },
+    cameraHealth: { probeIntervalSeconds: 10, downSeconds: 5, upSeconds: 15 },
     recording: { enabled: true, segmentSeconds: 2 },
   });
 });

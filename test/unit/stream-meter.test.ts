@@ -28,6 +28,7 @@ test('25 fps with a keyframe every 2 s: fps, bitrate and keyframe interval over 
   const stats = meter.snapshot(10_000);
   t.true(Math.abs(stats.fps - 25) <= 0.3, `fps ${stats.fps}`);
   t.is(stats.keyframeIntervalMs, 2000);
+  t.is(stats.keyframeIntervalFrames, 50);
   t.is(stats.keyframes, 5);
   t.is(stats.frames, 250);
   // The window holds frames 125–249 (t = 5.00–9.96 s): keyframes 150 and 200, and 123 P frames.
