@@ -34,3 +34,28 @@ export async function probeMedia(target: string, extraArgs: string[] = []): Prom
     frames: Number(stream['nb_read_frames'] ?? NaN),
   };
 }
+
+export interface StreamListing {
+  ok: boolean;
+  streams: Array<Record<string, unknown>>;
+  stderr: string;
+}
+
+/** ffprobe -show_streams of a URL or file; a failure is a result (ok: false, with ffprobe's stderr), not a throw. */
+export async function probeStreams(url: string): Promise<StreamListing> {
+  try {
+    const args = ['-v', 'error', ...(url.startsWith('rtsp:') ? ['-rtsp_transport', 'tcp', '-timeout', '5000000'] : []), '-show_streams', '-of', 'json', url];
+    const { stdout, stderr } = await run('ffprobe', args, { timeout: 20_000 });
+    return { ok: true, streams: (JSON.parse(stdout) as { streams: StreamListing['streams'] }).streams, stderr };
+  } catch (err) {
+    return { ok: false, streams: [], stderr: String((err as { stderr?: string }).stderr ?? err) };
+  }
+}
+
+/** `url` with userinfo added (for a player; never logged). */
+export function withCredentials(url: string, username: string, password: string): string {
+  const u = new URL(url);
+  u.username = encodeURIComponent(username);
+  u.password = encodeURIComponent(password);
+  return u.toString();
+}

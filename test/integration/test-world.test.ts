@@ -1,5 +1,6 @@
 // The test world's helpers start real services that behave like the real thing.
 import test from 'ava';
+import { probeStreams, withCredentials } from '../helpers/media.ts';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -16,31 +17,7 @@ import {
 
 const run = promisify(execFile);
 
-interface Probe {
-  ok: boolean;
-  streams: Array<{ codec_name?: string; width?: number; height?: number }>;
-  stderr: string;
-}
-
-async function ffprobe(url: string): Promise<Probe> {
-  try {
-    const { stdout, stderr } = await run(
-      'ffprobe',
-      ['-v', 'error', '-rtsp_transport', 'tcp', '-timeout', '5000000', '-show_streams', '-of', 'json', url],
-      { timeout: 20_000 },
-    );
-    return { ok: true, streams: (JSON.parse(stdout) as { streams: Probe['streams'] }).streams, stderr };
-  } catch (err) {
-    return { ok: false, streams: [], stderr: String((err as { stderr?: string }).stderr ?? err) };
-  }
-}
-
-function withCredentials(url: string, username: string, password: string): string {
-  const u = new URL(url);
-  u.username = encodeURIComponent(username);
-  u.password = encodeURIComponent(password);
-  return u.toString();
-}
+const ffprobe = probeStreams;
 
 test('mosquitto (anonymous): a retained message published is received by a new subscriber', async (t) => {
   const broker = await startMosquitto();

@@ -2,6 +2,7 @@
 // here by hand, ffprobe, curl, and WS-Discovery datagrams from a dgram socket. Nothing here comes from
 // agent/cameras or from the simulator's own modules (a shared bug would cancel out).
 import test from 'ava';
+import { probeStreams, withCredentials } from '../helpers/media.ts';
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import dgram from 'node:dgram';
@@ -91,22 +92,7 @@ async function freeUdpPort(): Promise<number> {
   return port;
 }
 
-async function ffprobe(url: string): Promise<{ ok: boolean; streams: Array<Record<string, unknown>>; stderr: string }> {
-  try {
-    const args = ['-v', 'error', ...(url.startsWith('rtsp:') ? ['-rtsp_transport', 'tcp', '-timeout', '5000000'] : []), '-show_streams', '-of', 'json', url];
-    const { stdout, stderr } = await run('ffprobe', args, { timeout: 20_000 });
-    return { ok: true, streams: (JSON.parse(stdout) as { streams: Array<Record<string, unknown>> }).streams, stderr };
-  } catch (err) {
-    return { ok: false, streams: [], stderr: String((err as { stderr?: string }).stderr ?? err) };
-  }
-}
-
-function withCredentials(url: string, username: string, password: string): string {
-  const u = new URL(url);
-  u.username = encodeURIComponent(username);
-  u.password = encodeURIComponent(password);
-  return u.toString();
-}
+const ffprobe = probeStreams;
 
 /**
  * The onvif package's promise API. Its typings drop the options of overloaded methods (getStreamUri(options)
