@@ -84,6 +84,9 @@ export async function runAgent(configFile: string): Promise<number> {
     mqtt.start();
     steps.push({ name: 'mqtt', stop: () => mqtt.stop() });
 
+    const publishEvent = (event: { type: string; [key: string]: unknown }): void => {
+      void mqtt.publish('events', { ...event, ts: new Date().toISOString() });
+    };
     const registry = new CameraRegistry(store);
     const cameraPlan = recordedCameras(config, registry);
     for (const waiting of cameraPlan.waiting) log.warn(waiting, 'camera not recorded yet');
@@ -95,7 +98,11 @@ export async function runAgent(configFile: string): Promise<number> {
     });
     recorder.on('segment', (segment) => {
       try {
-        ledger.add(segment);
+        const row = ledger.add(segment);
+        if (row.gap_before_ms > 0) {
+          logger('encoder').warn({ stream: segment.streamId, seq: row.seq, gapMs: row.gap_before_ms }, 'recording gap: footage missing before this segment');
+          publishEvent({ type: 'recording-gap', streamId: segment.streamId, seq: row.seq, gapMs: row.gap_before_ms, resumedAt: segment.startTime });
+        }
         logger('encoder').debug({ stream: segment.streamId, path: segment.path, durationMs: segment.durationMs, bytes: segment.bytes }, 'segment closed');
       } catch (err) {
         // The file stays on disk; the next start adopts it (reconciliation arrives with the uplink issue).
@@ -105,9 +112,6 @@ export async function runAgent(configFile: string): Promise<number> {
     recorder.start();
     steps.push({ name: 'recorder', stop: () => recorder.stop() });
 
-    const publishEvent = (event: { type: string; [key: string]: unknown }): void => {
-      void mqtt.publish('events', { ...event, ts: new Date().toISOString() });
-    };
     const monitor = new CameraMonitor({
       intervalMs: config.cameraHealth.probeIntervalSeconds * 1000,
       timeoutMs: 3000,

@@ -65,5 +65,14 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX cameras_by_mac ON cameras (mac);
     `,
   },
+  {
+    version: 3,
+    name: 'recording gaps',
+    sql: `
+      -- Footage missing before this segment (camera loss, pipeline restart), in ms; 0 = continuous. The
+      -- event playlist puts a discontinuity here and the uplink reports it as a real gap, not a lost upload.
+      ALTER TABLE segments ADD COLUMN gap_before_ms INTEGER NOT NULL DEFAULT 0;
+    `,
+  },
 ];
 

@@ -25,7 +25,7 @@ interface HealthLike {
 function ledger(agent: AgentProcess): SegmentRow[] {
   const db = new Database(agent.databaseFile, { readonly: true, fileMustExist: true });
   try {
-    return db.prepare('SELECT seq, path, start_time, duration_ms, bytes FROM segments ORDER BY seq').all() as SegmentRow[];
+    return db.prepare('SELECT seq, path, start_time, duration_ms, bytes, gap_before_ms FROM segments ORDER BY seq').all() as SegmentRow[];
   } finally {
     db.close();
   }
@@ -142,16 +142,27 @@ test('killing the pipeline host makes the agent start a new one, and recording c
   for (const row of rows.slice(-2)) t.is((await probeMedia(row.path)).codec, 'h264');
 });
 
-test('a camera outage ends the run; the agent retries and records again when the camera returns', async (t) => {
-  const { camera, agent } = await world(t, 'box-outage');
+test('a camera outage ends the run; the agent retries, records again when the camera returns, and marks the gap', async (t) => {
+  const { camera, agent, watch } = await world(t, 'box-outage');
   await agent.waitForLog(segmentLogged(2), 40_000, '2 closed segments');
   await camera.stop();
+  const lostAt = Date.now();
   await agent.waitForLog((l) => l.msg === 'pipeline ended; restarting after backoff', 40_000, 'the supervisor noticing the camera loss');
   const seen = agent.logs().filter((l) => l.msg === 'segment closed').length;
   await camera.start();
   await agent.waitForLog(segmentLogged(seen + 2), 60_000, 'segments after the camera returned');
+  const gapEvent = await watch.waitFor((m) => m.topic.endsWith('/events') && (m.json() as { type: string }).type === 'recording-gap', 10_000, 'the recording-gap event');
   await agent.stop();
-  t.true(ledger(agent).length >= seen + 2);
+  const rows = ledger(agent) as Array<SegmentRow & { gap_before_ms: number }>;
+  t.true(rows.length >= seen + 2);
+  const gaps = rows.filter((r) => r.gap_before_ms > 0);
+  t.is(gaps.length, 1, `one gap: ${JSON.stringify(rows.map((r) => [r.seq, r.gap_before_ms]))}`);
+  const gap = gaps[0]!;
+  t.true(gap.gap_before_ms >= 1000, `gap of ${gap.gap_before_ms} ms`);
+  t.true(Date.parse(gap.start_time) > lostAt, 'the gap ends after the camera was lost');
+  t.is((gapEvent.json() as { seq: number }).seq, gap.seq);
+  // Segments on either side of the gap are playable.
+  for (const row of rows.filter((r) => Math.abs(r.seq - gap.seq) <= 1)) t.is((await probeMedia(row.path)).codec, 'h264');
 });
 
 test('the log level changes at run time: SIGUSR2 turns debug lines on and back off without a restart', async (t) => {
