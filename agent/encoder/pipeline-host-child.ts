@@ -164,9 +164,25 @@ function stop(timeoutMs: number): void {
   }, timeoutMs).unref();
 }
 
+/** Sets properties on the running pipeline's named elements; answers with the outcome. */
+function setProperties(command: Extract<HostCommand, { type: 'set-properties' }>): void {
+  try {
+    if (!pipeline) throw new Error('the pipeline is not running');
+    for (const [elementName, properties] of Object.entries(command.properties)) {
+      const element = pipeline.findChild(elementName);
+      if (!element) throw new Error(`element ${elementName} not found in the pipeline`);
+      Object.assign(element, properties);
+    }
+    send({ type: 'properties-set', requestId: command.requestId });
+  } catch (err) {
+    send({ type: 'properties-set', requestId: command.requestId, error: (err as Error).message });
+  }
+}
+
 process.on('message', (command: HostCommand) => {
   if (command.type === 'start') start(command);
   else if (command.type === 'stop') stop(command.timeoutMs);
+  else if (command.type === 'set-properties') setProperties(command);
 });
 // The agent died or closed the channel: do not outlive it as an orphan writing into the spool.
 process.on('disconnect', () => stop(2000));

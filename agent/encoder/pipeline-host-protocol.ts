@@ -12,7 +12,9 @@ export interface MeterRequest {
 export type HostCommand =
   | { type: 'start'; launch: string; properties: Record<string, Record<string, string | number | boolean>>; meter?: MeterRequest | undefined }
   /** Send EOS so the last segment is closed cleanly, then exit. */
-  | { type: 'stop'; timeoutMs: number };
+  | { type: 'stop'; timeoutMs: number }
+  /** Set properties on named elements of the running pipeline (run-time bitrate, overlay text, slate). */
+  | { type: 'set-properties'; properties: Record<string, Record<string, string | number | boolean>>; requestId: number };
 
 export type HostEvent =
   | { type: 'started' }
@@ -20,4 +22,5 @@ export type HostEvent =
   | { type: 'warning'; message: string; debug?: string | undefined; element?: string | undefined }
   | { type: 'error'; message: string; debug?: string | undefined; element?: string | undefined }
   | { type: 'eos'; requested: boolean }
+  | { type: 'properties-set'; requestId: number; error?: string | undefined }
   | ({ type: 'stats' } & StreamStats);

@@ -94,6 +94,34 @@ export class PipelineHost extends EventEmitter<PipelineHostEvents> {
     }
   }
 
+  private nextRequestId = 1;
+
+  /** Sets properties on named elements of the running pipeline; resolves when the host confirms. */
+  setProperties(properties: Record<string, Record<string, string | number | boolean>>, timeoutMs = 2000): Promise<void> {
+    const child = this.child;
+    if (!child?.connected) return Promise.reject(new Error(`pipeline host ${this.label} is not running`));
+    const requestId = this.nextRequestId++;
+    return new Promise((resolve, reject) => {
+      const onEvent = (event: HostEvent): void => {
+        if (event.type !== 'properties-set' || event.requestId !== requestId) return;
+        cleanup();
+        if (event.error) reject(new Error(event.error));
+        else resolve();
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new Error(`pipeline host ${this.label} did not confirm the property change within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const cleanup = (): void => {
+        clearTimeout(timer);
+        this.off('event', onEvent);
+      };
+      this.on('event', onEvent);
+      const command: HostCommand = { type: 'set-properties', properties, requestId };
+      child.send(command);
+    });
+  }
+
   /** Kills the child at once (a stall: it will not answer an EOS request either). */
   kill(): void {
     this.child?.kill('SIGKILL');

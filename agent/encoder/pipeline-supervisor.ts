@@ -169,6 +169,8 @@ export class PipelineSupervisor extends EventEmitter<SupervisorEvents> {
         this.emit('segment', { streamId: this.options.streamId, ...event });
         return undefined;
       }
+      case 'properties-set':
+        return undefined;
       case 'stats':
         this.meteredBitrate = true;
         this.stats.fps = event.fps;

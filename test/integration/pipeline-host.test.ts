@@ -89,3 +89,33 @@ test('a host whose parent disconnects stops itself instead of living on as an or
   const exit = await host.exited;
   t.is(exit.code, 0, 'it sent EOS and exited cleanly');
 });
+
+test('properties change on the running pipeline: an encoder bitrate set at run time shows in the measured bitrate', async (t) => {
+  const host = new PipelineHost('bitrate');
+  t.teardown(() => host.kill());
+  const stats: Array<Extract<HostEvent, { type: 'stats' }>> = [];
+  host.on('event', (e) => e.type === 'stats' && stats.push(e));
+  // Noise does not compress: x264 in CBR spends the bitrate it is given, so the meter sees the setting.
+  host.start({
+    launch:
+      'videotestsrc is-live=true pattern=snow ! video/x-raw,format=I420,width=320,height=240,framerate=25/1 ! x264enc name=enc bitrate=1600 pass=cbr tune=zerolatency speed-preset=ultrafast key-int-max=25 ! h264parse config-interval=-1 ! video/x-h264,stream-format=byte-stream,alignment=au ! appsink name=meter sync=false drop=true max-buffers=200',
+    properties: {},
+    meter: { element: 'meter', codec: 'h264', intervalMs: 500 },
+  });
+  const settled = async (predicate: (kbps: number) => boolean, what: string): Promise<number> => {
+    const deadline = Date.now() + 20_000;
+    while (Date.now() < deadline) {
+      const last = stats.at(-1);
+      if (last && predicate(last.bitrateKbps)) return last.bitrateKbps;
+      await new Promise<void>((resolve) => host.once('event', () => resolve()));
+    }
+    throw new Error(`${what}: last measured ${stats.at(-1)?.bitrateKbps} kbps`);
+  };
+  const before = await settled((kbps) => kbps > 1200, 'bitrate near 1600 kbps');
+  await host.setProperties({ enc: { bitrate: 300 } });
+  // The meter's window is 5 s: wait until it holds only the new rate.
+  const after = await settled((kbps) => kbps < 500, 'bitrate near 300 kbps after the change');
+  t.true(after < before / 2, `${before} → ${after} kbps`);
+  await t.throwsAsync(host.setProperties({ nosuch: { bitrate: 1 } }), { message: /element nosuch not found/ });
+  t.is((await host.stop(3000)).code, 0);
+});
