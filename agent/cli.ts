@@ -3,6 +3,7 @@
  *   venuebox agent [--config FILE]      run the agent (the systemd service)
  *   venuebox config check FILE          validate a config file; every error with its path; exit 2 if invalid
  *   venuebox cameras scan [...]         find the venue's ONVIF cameras (agent/cameras/scan-command.ts)
+ *   venuebox profiles detect [--json]   prove the box's encoders (agent/encoder/profiles-command.ts)
  * Exit codes: 0 ok, 1 runtime failure, 2 bad arguments or invalid config.
  */
 import { parseArgs } from 'node:util';
@@ -14,6 +15,7 @@ const USAGE = `usage:
   venuebox cameras scan [--interface IF]... [--subnet CIDR]... [--port P]... [--timeout SECONDS]
                         [--connect-timeout MS] [--username U] [--password-file F] [--json]
   venuebox cameras watch [--interface IF]... [--duration SECONDS]   print camera Hello/Bye as JSON lines
+  venuebox profiles detect [--json] [--timeout SECONDS]   prove each encoder profile by a test encode; exit 1 if none works
   venuebox --version`;
 
 function fail(message: string): never {
@@ -46,6 +48,10 @@ async function main(argv: string[]): Promise<number> {
       if (sub !== 'scan') fail('expected: venuebox cameras scan|watch [options]');
       const { runCamerasScan } = await import('./cameras/scan-command.ts');
       return runCamerasScan(args);
+    }
+    case 'profiles': {
+      const { runProfilesCommand } = await import('./encoder/profiles-command.ts');
+      return runProfilesCommand(rest);
     }
     case '--version':
     case 'version': {

@@ -43,6 +43,7 @@ interface Result {
   startupCpuS: number; // per camera, spawn → all first segments in (Node + tsx start-up shows here)
   rssMiB: number; // peak RSS per camera
   firstSegmentS: number; // mean over cameras
+  stopS: number; // stop request → every recorder exited (EOS closes the last segment)
   segments: number; // per camera
   recordedS: number; // per camera, ffprobe container durations (timestamps: GStreamer and ffmpeg may differ)
   frames: number; // per camera, decoded: what was really recorded, whatever the timestamps say
@@ -145,7 +146,12 @@ async function startRecording(recorder: Recorder, url: string, directory: string
     codec: 'h264',
     segment: { seconds: SEGMENT_SECONDS, directory, startIndex: 0 },
   });
-  if (recorder === 'gst-launch') return startCli('gst-launch-1.0', ['-q', '-e', ...launchTokens(pipeline.launch)], label);
+  if (recorder === 'gst-launch') {
+    // Nobody pulls the meter appsink here, and its default wait-on-eos holds the pipeline's EOS until its queue is
+    // drained: gst-launch never stopped (measured: killed after 8 s). The property only changes the stop.
+    const launch = pipeline.launch.replace(`appsink name=${METER_SINK}`, `appsink name=${METER_SINK} wait-on-eos=false`);
+    return startCli('gst-launch-1.0', ['-q', '-e', ...launchTokens(launch)], label);
+  }
   const host = new PipelineHost(label);
   let stopping = false;
   let endedEarly: string | undefined;
@@ -230,7 +236,9 @@ async function runPhase(recorder: Recorder, cfg: Config, root: string, signal: A
     const warm = sample(); // steady state starts when every camera has its first segment: start-up is reported apart
     await sleep(Math.max(0, deadline - performance.now()), undefined, { signal });
     const end = sample();
-    for (const recording of recordings) await recording.stop();
+    // All at once: one after the other, the last recorders would keep recording while the first ones stop.
+    await Promise.all(recordings.map((r) => r.stop()));
+    const stopS = (performance.now() - end.at) / 1000;
     for (const { camera } of cameras) await camera.stop();
 
     const problems = recordings.flatMap((r) => r.ended() ?? []);
@@ -251,6 +259,7 @@ async function runPhase(recorder: Recorder, cfg: Config, root: string, signal: A
       rssMiB: allAlive ? sum(end.rec.map((s) => s.hwmKiB)) / 1024 / cfg.cameras : NaN,
       // NaN when a camera never completed a segment (listed in problems).
       firstSegmentS: sum(firstAt.map((t, i) => (t === undefined ? NaN : t - startedAt[i]!))) / 1000 / cfg.cameras,
+      stopS,
       segments: media.total / cfg.cameras,
       recordedS: media.seconds / cfg.cameras,
       frames: media.frames / cfg.cameras,
@@ -282,6 +291,7 @@ function table(cfg: Config, results: Result[]): string {
     ['RSS vs ffmpeg', (r) => ratio(r.rssMiB, peer?.rssMiB)],
     ['CPU s to first segment / camera', (r) => fix(r.startupCpuS, 2)],
     ['first segment after s', (r) => fix(r.firstSegmentS, 2)],
+    ['stop s', (r) => fix(r.stopS, 2)],
     ['segments / camera', (r) => fix(r.segments, 1)],
     ['recorded s / camera (ffprobe)', (r) => fix(r.recordedS, 1)],
     ['frames / camera', (r) => fix(r.frames, 0)],

@@ -17,6 +17,7 @@ import {
   SECRET_KEYS,
   configJsonSchema,
 } from '../agent/config/index.ts';
+import { profileJsonSchema } from '../agent/encoder/hardware-profiles.ts';
 
 export interface GeneratedDocument {
   /** Path relative to the repository root. */
@@ -28,6 +29,7 @@ export interface GeneratedDocument {
 export const documents: GeneratedDocument[] = [
   { file: 'docs/config.schema.json', render: () => `${JSON.stringify(configJsonSchema(), null, 2)}\n` },
   { file: 'docs/CONFIG.md', render: renderConfigReference },
+  { file: 'hardware-profiles/profile.schema.json', render: () => `${JSON.stringify(profileJsonSchema(), null, 2)}\n` },
 ];
 
 export const repoRoot = fileURLToPath(new URL('..', import.meta.url));

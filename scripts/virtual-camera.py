@@ -28,6 +28,8 @@ def parse_args():
     p.add_argument('--fps', type=int, default=25)
     p.add_argument('--keyint', type=int, help='frames between keyframes (default: fps, i.e. 1 s)')
     p.add_argument('--bitrate', type=int, default=800, help='kbit/s')
+    p.add_argument('--pattern', choices=['ball', 'smpte', 'snow'], default='ball',
+                   help='ball: a moving ball on black (cheap); smpte: bright colour bars (a picture tests can tell from a black slate); snow: noise (full bitrate)')
     p.add_argument('--username')
     p.add_argument('--password', help='or $VIRTUAL_CAMERA_PASSWORD, which keeps it out of `ps`')
     p.add_argument('--auth', choices=['digest', 'basic'], default='digest',
@@ -50,7 +52,7 @@ def launch_line(args):
     overlay = '! clockoverlay time-format="%H:%M:%S" font-desc="Sans 24" '
     # Caps with format=I420 BEFORE x264enc: without them x264 picks 4:4:4, which players reject.
     return (
-        f'( videotestsrc pattern=ball is-live=true '
+        f'( videotestsrc pattern={args.pattern} is-live=true '
         f'! video/x-raw,format=I420,width={args.width},height={args.height},framerate={args.fps}/1 '
         f'{overlay}'
         f'! x264enc tune=zerolatency speed-preset=ultrafast key-int-max={args.keyint} bitrate={args.bitrate} '

@@ -9,7 +9,7 @@
  */
 import { createRequire } from 'node:module';
 import { statSync } from 'node:fs';
-import type { HostCommand, HostEvent, MeterRequest } from './pipeline-host-protocol.ts';
+import type { HostCommand, HostEvent, MeterRequest, SourceRequest } from './pipeline-host-protocol.ts';
 import { StreamMeter } from './stream-meter.ts';
 
 interface GstElement {
@@ -41,6 +41,8 @@ const openFragments = new Map<string, number>();
  * so consecutive segments of a run abut exactly and a gap in start times means footage is really missing.
  */
 let wallClockAtZeroMs: number | undefined;
+/** Transcode mode: stops the camera-side pipeline (before the output's EOS, so nothing feeds it any more). */
+let stopSource: (() => void) | undefined;
 
 function send(event: HostEvent): void {
   if (process.connected) process.send?.(event);
@@ -123,7 +125,80 @@ function start(command: Extract<HostCommand, { type: 'start' }>): void {
   pipeline.pollBus(onBusMessage);
   pipeline.play();
   if (command.meter) startMeter(pipeline, command.meter);
+  if (command.source) startSource(command.source);
   send({ type: 'started' });
+}
+
+/**
+ * Transcode mode: the camera side runs as its own pipeline feeding the output through an inter channel.
+ * Its end (camera gone: EOS or an error) is not the host's end: the slate goes on air, the source is
+ * rebuilt with backoff, and when data flows again (async-done: the live source prerolled) the slate goes off.
+ * INVARIANT: at most one source pipeline exists; a new one is built only after the old one was stopped.
+ */
+function startSource(request: SourceRequest): void {
+  let source: GstPipeline | undefined;
+  let delayMs = request.retry.initialMs;
+  let lostAt: number | undefined;
+  let generation = 0;
+  const slate = (onAir: boolean): void => {
+    const overlay = pipeline?.findChild(request.slateElement);
+    if (overlay) overlay['silent'] = !onAir;
+  };
+  const lose = (reason: string, mine: number): void => {
+    if (mine !== generation || exiting || stopRequested) return;
+    generation += 1;
+    try {
+      source?.stop();
+    } catch {
+      // Already torn down by its own error; the replacement is what matters.
+    }
+    source = undefined;
+    if (lostAt === undefined) {
+      lostAt = Date.now();
+      slate(true);
+      send({ type: 'source-lost', reason, at: new Date(lostAt).toISOString() });
+    }
+    const wait = delayMs;
+    delayMs = Math.min(delayMs * 2, request.retry.maxMs);
+    setTimeout(build, wait).unref();
+  };
+  stopSource = () => {
+    generation += 1;
+    const running = source;
+    source = undefined;
+    try {
+      running?.stop();
+    } catch {
+      // Stopping a source that already failed: nothing left to release.
+    }
+  };
+  const build = (): void => {
+    if (exiting || stopRequested) return;
+    const mine = generation;
+    try {
+      source = new gstreamer.Pipeline(request.launch);
+      for (const [name, properties] of Object.entries(request.properties)) {
+        const element = source.findChild(name);
+        if (element) Object.assign(element, properties);
+      }
+    } catch (err) {
+      lose(`the source pipeline cannot be built: ${(err as Error).message}`, mine);
+      return;
+    }
+    source.pollBus((message) => {
+      const type = message['type'];
+      if (type === 'error') lose(String(message['message'] ?? 'error'), mine);
+      else if (type === 'eos') lose('the camera ended its stream (EOS)', mine);
+      else if (type === 'async-done' && mine === generation && lostAt !== undefined) {
+        slate(false);
+        send({ type: 'source-restored', lostMs: Date.now() - lostAt, at: new Date().toISOString() });
+        lostAt = undefined;
+        delayMs = request.retry.initialMs;
+      }
+    });
+    source.play();
+  };
+  build();
 }
 
 /**
@@ -156,6 +231,7 @@ function stop(timeoutMs: number): void {
   if (stopRequested) return;
   stopRequested = true;
   if (!pipeline) return exit(0);
+  stopSource?.();
   // EOS closes the last fragment cleanly (~5 ms when data flows); a source that never answers is cut off.
   pipeline.sendEOS();
   setTimeout(() => {

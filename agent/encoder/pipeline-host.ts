@@ -11,11 +11,20 @@ import { EventEmitter } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { redact } from '../lib/redact.ts';
 import type { BuiltPipeline } from './pipeline-builder.ts';
-import type { HostCommand, HostEvent, MeterRequest } from './pipeline-host-protocol.ts';
+import type { HostCommand, HostEvent, MeterRequest, SourceRequest } from './pipeline-host-protocol.ts';
 
 const CHILD_ENTRY = fileURLToPath(new URL('./pipeline-host-child.ts', import.meta.url));
 const TSX_LOADER = import.meta.resolve('tsx');
 const STDERR_LINES = 40;
+
+/** What a host runs: a launch string with its secret properties, and for transcodes a restartable source. */
+export interface HostPipeline {
+  launch: string;
+  properties: BuiltPipeline['properties'];
+  /** Codec of the metered stream. */
+  codec: BuiltPipeline['codec'];
+  source?: SourceRequest | undefined;
+}
 
 export interface HostExit {
   code: number | null;
@@ -52,7 +61,7 @@ export class PipelineHost extends EventEmitter<PipelineHostEvents> {
     return [...this.stderrLines, ...(this.partialLine ? [this.partialLine] : [])];
   }
 
-  start(pipeline: Pick<BuiltPipeline, 'launch' | 'properties'> & { meter?: MeterRequest | undefined }, env: NodeJS.ProcessEnv = process.env): void {
+  start(pipeline: Pick<HostPipeline, 'launch' | 'properties' | 'source'> & { meter?: MeterRequest | undefined }, env: NodeJS.ProcessEnv = process.env): void {
     if (this.child) throw new Error(`pipeline host ${this.label} was already started; make a new one`);
     // The notify socket belongs to the agent alone (NotifyAccess=main); a child must not even try it.
     const { NOTIFY_SOCKET: _socket, WATCHDOG_USEC: _usec, WATCHDOG_PID: _pid, ...childEnv } = env;
@@ -75,7 +84,7 @@ export class PipelineHost extends EventEmitter<PipelineHostEvents> {
       this.resolveExited(exit);
       this.emit('exit', exit);
     });
-    const command: HostCommand = { type: 'start', launch: pipeline.launch, properties: pipeline.properties, meter: pipeline.meter };
+    const command: HostCommand = { type: 'start', launch: pipeline.launch, properties: pipeline.properties, meter: pipeline.meter, source: pipeline.source };
     child.send(command);
   }
 

@@ -10,8 +10,7 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../lib/log.ts';
 import { RestartPolicy, type BackoffOptions, DEFAULT_BACKOFF } from '../lib/backoff.ts';
-import type { BuiltPipeline } from './pipeline-builder.ts';
-import { PipelineHost } from './pipeline-host.ts';
+import { PipelineHost, type HostPipeline } from './pipeline-host.ts';
 import type { HostEvent } from './pipeline-host-protocol.ts';
 import { METER_SINK } from './pipeline-builder.ts';
 import type { StreamStats } from './stream-meter.ts';
@@ -45,7 +44,7 @@ export interface PipelineHealth {
 export interface SupervisorOptions {
   streamId: string;
   /** Builds the pipeline for the next run (called before every start, so the segment index moves on). */
-  build: () => BuiltPipeline;
+  build: () => HostPipeline;
   segmentSeconds: number;
   log: Logger;
   backoff?: BackoffOptions;
@@ -56,6 +55,7 @@ export interface SupervisorOptions {
 }
 
 export interface SupervisorEvents {
+  source: [Extract<HostEvent, { type: 'source-lost' | 'source-restored' }>];
   segment: [ClosedSegment];
   stats: [StreamStats];
   state: [PipelineState];
@@ -125,7 +125,7 @@ export class PipelineSupervisor extends EventEmitter<SupervisorEvents> {
 
   private launch(): void {
     const { log } = this.options;
-    let built: BuiltPipeline;
+    let built: HostPipeline;
     try {
       built = this.options.build();
     } catch (err) {
@@ -170,6 +170,14 @@ export class PipelineSupervisor extends EventEmitter<SupervisorEvents> {
         return undefined;
       }
       case 'properties-set':
+        return undefined;
+      case 'source-lost':
+        log.warn({ reason: event.reason }, 'camera lost: the slate is on air, destinations keep their stream');
+        this.emit('source', event);
+        return undefined;
+      case 'source-restored':
+        log.info({ lostMs: event.lostMs }, 'camera back: the slate is off');
+        this.emit('source', event);
         return undefined;
       case 'stats':
         this.meteredBitrate = true;

@@ -32,6 +32,8 @@ export interface VirtualCameraOptions {
   /** Frames between keyframes; default fps (1 s). */
   keyint?: number;
   bitrateKbps?: number;
+  /** Test pattern: `ball` (default, cheap), `smpte` (bright bars: tests tell it from a black slate), `snow`. */
+  pattern?: 'ball' | 'smpte' | 'snow';
   /** RTSP mount; default /stream, or the vendor's path when onvif.vendor is given. */
   path?: string;
   username?: string;
@@ -114,7 +116,7 @@ export async function startVirtualCamera(opts: VirtualCameraOptions = {}): Promi
   const launch = async (port: number): Promise<ManagedProcess> => {
     const args = [SCRIPT, '--port', String(port), '--path', path, '--bind', bind];
     args.push('--width', String(width), '--height', String(height), '--fps', String(fps));
-    args.push('--keyint', String(keyint), '--bitrate', String(bitrateKbps));
+    args.push('--keyint', String(keyint), '--bitrate', String(bitrateKbps), '--pattern', opts.pattern ?? 'ball');
     if (opts.username !== undefined && opts.password !== undefined) {
       args.push('--username', opts.username, '--auth', opts.auth ?? 'digest');
     }
