@@ -10,6 +10,7 @@ import { loadConfig, ConfigError, type Config } from './config/index.ts';
 import { Store } from './store/index.ts';
 import { Recorder, type RecordedCamera } from './encoder/index.ts';
 import { CameraMonitor } from './cameras/camera-monitor.ts';
+import { detectEncoder, type EncoderChoice } from './encoder/profile-detect.ts';
 import { CameraDiscoveryService } from './cameras/camera-discovery-service.ts';
 import type { CameraExpectations } from './cameras/camera-health.ts';
 import { recordedCameras } from './cameras/index.ts';
@@ -90,7 +91,10 @@ export async function runAgent(configFile: string): Promise<number> {
     const registry = new CameraRegistry(store);
     const cameraPlan = recordedCameras(config, registry);
     for (const waiting of cameraPlan.waiting) log.warn(waiting, 'camera not recorded yet');
+    // Prove an encoder by a real test encode only when a camera needs one (passthrough needs none).
+    const encoder = config.cameras.some((c) => c.transcode) ? await detectEncoderForAgent() : undefined;
     const recorder = new Recorder({
+      encoder,
       cameras: config.recording.enabled ? cameraPlan.cameras : [],
       segmentSeconds: config.recording.segmentSeconds,
       spoolDir: config.paths.spool,
@@ -109,6 +113,9 @@ export async function runAgent(configFile: string): Promise<number> {
         logger('encoder').error({ err: errorMessage(err), path: segment.path }, 'segment closed but not recorded in the ledger');
       }
     });
+    recorder.on('source', (cameraId, event) =>
+      publishEvent(event.type === 'source-lost' ? { type: 'slate-on', cameraId, reason: event.reason } : { type: 'slate-off', cameraId, lostMs: event.lostMs }),
+    );
     recorder.start();
     steps.push({ name: 'recorder', stop: () => recorder.stop() });
 
@@ -201,4 +208,13 @@ function expectationsOf(cameraId: string, config: Config, registry: CameraRegist
   const match = config.cameras.find((c) => c.id === cameraId)?.match;
   const profile = match ? registry.find(match)?.profiles.find((p) => (match.profile ? p.token === match.profile : p.streamUri)) : undefined;
   return { fps: profile?.fps };
+}
+
+async function detectEncoderForAgent(): Promise<EncoderChoice | undefined> {
+  const report = await detectEncoder({ log: logger('encoder') });
+  for (const verdict of report.verdicts) {
+    logger('encoder').info({ profile: verdict.id, status: verdict.status, reasons: verdict.reasons }, 'encoder profile');
+  }
+  if (!report.selected) logger('encoder').error('no encoder profile works: transcoded cameras cannot record');
+  return report.selected;
 }

@@ -1,7 +1,8 @@
 /**
  * Benchmark: passthrough recording of RTSP cameras into 2 s MPEG-TS segments (DESIGN decision 2), three ways
  * against the same virtual cameras, one after the other, each for the same duration:
- *   venuebox   — one PipelineHost child per camera running buildRecordingPipeline's launch string (the agent's path)
+ *   venuebox   — one PipelineHost child per camera running buildRecordingPipeline's launch string, started as the
+ *                supervisor starts it (with the stream meter): the agent's real path
  *   ffmpeg     — the peer: `ffmpeg -rtsp_transport tcp -i URL -c copy -f segment …`, one process per camera
  *   gst-launch — the same launch string in gst-launch-1.0: venuebox minus gst-launch is the cost of the Node host
  * The house rule: performance is measured against a real peer in the same run and reported as ratios; tests never
@@ -316,7 +317,7 @@ function machine(): string {
   const cpu = /^model name\s*:\s*(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? 'unknown';
   const gst = execFileSync('gst-launch-1.0', ['--version'], { encoding: 'utf8' }).split('\n')[1] ?? '?';
   const ffmpeg = execFileSync('ffmpeg', ['-version'], { encoding: 'utf8' }).split(' Copyright')[0] ?? '?';
-  return `${new Date().toISOString().slice(0, 10)} · ${cpu}, ${os.cpus().length} cores · kernel ${os.release()} · ${gst} · ${ffmpeg} · Node ${process.version}`;
+  return `${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC · ${cpu}, ${os.cpus().length} cores · kernel ${os.release()} · ${gst} · ${ffmpeg} · Node ${process.version}`;
 }
 
 async function main(): Promise<void> {
@@ -367,7 +368,7 @@ async function main(): Promise<void> {
   } finally {
     await tmp.remove();
   }
-  const section = [BEGIN, `### Results: ${machine()}`, '', ...sections.flatMap((s) => [s, '']), ...notes.flatMap((n) => [`> ${n}`, '']), END].join('\n');
+  const section = [BEGIN, `**Run of ${machine()}**`, '', ...sections.flatMap((s) => [s, '']), ...notes.flatMap((n) => [`> ${n}`, '']), END].join('\n');
   if (values.write) {
     const doc = await readFile(DOC, 'utf8').catch(() => '# Benchmarks\n');
     const at = doc.indexOf(BEGIN);

@@ -35,7 +35,20 @@ export function recordedCameras(config: Pick<Config, 'cameras' | 'discovery'>, r
       uri = profile.streamUri;
     }
     if (uri === undefined) continue; // the schema requires rtsp or match
-    result.cameras.push({ id: camera.id, source: { uri, transport: camera.transport, latencyMs: camera.latencyMs, username, password } });
+    const t = camera.transcode;
+    result.cameras.push({
+      id: camera.id,
+      source: { uri, transport: camera.transport, latencyMs: camera.latencyMs, username, password },
+      transcode: t
+        ? {
+            sourceCodec: 'h264',
+            video: { codec: t.codec, width: t.width, height: t.height, fps: t.fps, bitrateKbps: t.bitrateKbps, rateControl: 'cbr', latency: 'low' },
+            overlays: t.overlays,
+            audio: 'silent',
+            slateText: t.slateText,
+          }
+        : undefined,
+    });
   }
   return result;
 }

@@ -201,6 +201,28 @@ const cameraSchema = z
       .default('tcp')
       .meta({ description: 'RTSP transport; tcp survives lossy venue LANs and NAT.' }),
     latencyMs: integer(0, 5000).default(200).meta({ description: 'Jitter buffer of the RTSP source.' }),
+    transcode: z
+      .strictObject({
+        width: integer(160, 3840).default(1280).meta({ description: 'Output width.' }),
+        height: integer(90, 2160).default(720).meta({ description: 'Output height.' }),
+        fps: integer(1, 60).default(30).meta({ description: 'Output frame rate; the GOP is one segment long.' }),
+        bitrateKbps: integer(100, 50_000).default(3000).meta({ description: 'Output bitrate (the uplink may lower it at run time).' }),
+        codec: z.enum(['h264', 'h265']).default('h264').meta({ description: 'Output codec (H.265 only where the hardware profile has an encoder).' }),
+        overlays: z
+          .array(
+            z.discriminatedUnion('kind', [
+              z.strictObject({ kind: z.literal('text'), text: z.string().min(1).max(200), position: z.enum(['top-left', 'top-right', 'bottom-left', 'bottom-right']).default('top-left') }),
+              z.strictObject({ kind: z.literal('clock'), position: z.enum(['top-left', 'top-right', 'bottom-left', 'bottom-right']).default('top-right') }),
+              z.strictObject({ kind: z.literal('image'), path: z.string().regex(/^\//, { error: 'must be an absolute path' }), x: integer(0, 3840), y: integer(0, 2160), alpha: z.number().min(0).max(1).default(1) }),
+            ]),
+          )
+          .max(8)
+          .default([])
+          .meta({ description: 'Burnt-in overlays: text, the clock, an image (a scorebug).' }),
+        slateText: z.string().min(1).max(100).default('signal lost').meta({ description: 'Shown on a black slate while the camera is lost.' }),
+      })
+      .optional()
+      .meta({ description: 'Decode and re-encode (overlays, scaling, a fixed bitrate) with the detected hardware encoder, and keep the output alive with a slate when the camera is lost. Without it the camera is recorded passthrough.' }),
   })
   .superRefine(oneSecretForm, evenWithSiblingIssues)
   .superRefine((camera, ctx) => {

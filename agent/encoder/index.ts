@@ -10,6 +10,10 @@ import { buildRecordingPipeline, segmentSeq, type RtspSource } from './pipeline-
 import { PipelineSupervisor, type ClosedSegment, type PipelineHealth } from './pipeline-supervisor.ts';
 import type { BackoffOptions } from '../lib/backoff.ts';
 import type { StreamStats } from './stream-meter.ts';
+import type { HostEvent } from './pipeline-host-protocol.ts';
+import type { HostPipeline } from './pipeline-host.ts';
+import { buildTranscode, type TranscodeSpec } from './transcode-builder.ts';
+import type { EncoderChoice } from './profile-detect.ts';
 
 export type { ClosedSegment, PipelineHealth };
 export { buildRecordingPipeline } from './pipeline-builder.ts';
@@ -17,6 +21,8 @@ export { buildRecordingPipeline } from './pipeline-builder.ts';
 export interface RecordedCamera {
   id: string;
   source: RtspSource;
+  /** Decode + re-encode with a slate on camera loss; passthrough when absent. */
+  transcode?: Omit<TranscodeSpec, 'streamId' | 'source' | 'segment' | 'profile' | 'encoderElement'> | undefined;
 }
 
 export interface RecorderOptions {
@@ -27,11 +33,14 @@ export interface RecorderOptions {
   lastLedgerSeq: (streamId: string) => number | undefined;
   backoff?: BackoffOptions;
   stopTimeoutMs?: number;
+  /** The encoder proven by detection; required for transcoded cameras. */
+  encoder?: EncoderChoice | undefined;
 }
 
 export interface RecorderEvents {
   segment: [ClosedSegment];
   stats: [string, StreamStats];
+  source: [string, Extract<HostEvent, { type: 'source-lost' | 'source-restored' }>];
 }
 
 export class Recorder extends EventEmitter<RecorderEvents> {
@@ -60,16 +69,11 @@ export class Recorder extends EventEmitter<RecorderEvents> {
       log: logger('encoder').child({ stream: camera.id }),
       ...(this.options.backoff ? { backoff: this.options.backoff } : {}),
       ...(this.options.stopTimeoutMs ? { stopTimeoutMs: this.options.stopTimeoutMs } : {}),
-      build: () =>
-        buildRecordingPipeline({
-          streamId: camera.id,
-          source: camera.source,
-          codec: 'h264',
-          segment: { seconds: segmentSeconds, directory, startIndex: this.nextSeq(camera.id, directory) },
-        }),
+      build: () => this.build(camera, directory),
     });
     supervisor.on('segment', (segment) => this.emit('segment', segment));
     supervisor.on('stats', (stats) => this.emit('stats', camera.id, stats));
+    supervisor.on('source', (event) => this.emit('source', camera.id, event));
     this.supervisors.set(camera.id, supervisor);
     supervisor.start();
     return true;
@@ -86,6 +90,20 @@ export class Recorder extends EventEmitter<RecorderEvents> {
 
   supervisor(streamId: string): PipelineSupervisor | undefined {
     return this.supervisors.get(streamId);
+  }
+
+  private build(camera: RecordedCamera, directory: string): HostPipeline {
+    const segment = { seconds: this.options.segmentSeconds, directory, startIndex: this.nextSeq(camera.id, directory) };
+    if (!camera.transcode) return buildRecordingPipeline({ streamId: camera.id, source: camera.source, codec: 'h264', segment });
+    const encoder = this.options.encoder;
+    if (!encoder) throw new Error('no working encoder was detected; a transcoded camera cannot run (venuebox profiles detect says why)');
+    const built = buildTranscode({ ...camera.transcode, streamId: camera.id, source: camera.source, segment, profile: encoder.profile, encoderElement: encoder.elements[camera.transcode.video.codec] });
+    return {
+      launch: built.output,
+      properties: {},
+      codec: camera.transcode.video.codec,
+      source: { launch: built.source, properties: built.sourceProperties, slateElement: built.slateElement, retry: { initialMs: 1000, maxMs: 10_000 } },
+    };
   }
 
   /**
