@@ -16,6 +16,7 @@ import { CameraProtocolError } from './errors.ts';
 import { buildDigestAuthorization, parseDigestChallenge, type DigestChallenge } from './http-digest.ts';
 import { contentType, envelope, type OnvifRequest } from './onvif-soap.ts';
 import { errorMessage } from '../lib/errors.ts';
+import { httpPost, type HttpReply } from '../lib/http-post.ts';
 
 export type OnvifAuthMode = 'ws-security' | 'digest' | 'none';
 
@@ -65,18 +66,17 @@ export class OnvifSession {
     if (useAuth && this.refused) throw this.refused;
     let response = await this.post(request, url, useAuth);
     if (response.status === 401 && useAuth) {
-      // Several WWW-Authenticate headers arrive joined by ", "; the parser picks the strongest Digest one.
-      const challenge = parseDigestChallenge(response.headers.get('www-authenticate') ?? undefined);
+      // Several WWW-Authenticate headers: the parser picks the strongest Digest one.
+      const challenge = parseDigestChallenge(response.headers['www-authenticate']);
       if (challenge && (this.mode !== 'digest' || challenge.stale || challenge.nonce !== this.challenge?.nonce)) {
         // The camera wants HTTP Digest, or a fresh nonce (stale, or it simply rotated it): retry once.
         this.mode = 'digest';
         this.challenge = challenge;
         this.nonceCount = 0;
-        await response.body?.cancel();
         response = await this.post(request, url, useAuth);
       }
     }
-    const body = await response.text();
+    const body = response.body;
     if (response.status === 401 && useAuth) {
       this.refused = new CameraProtocolError('auth', request.operation, `HTTP 401: the camera refused the credentials (${this.mode})`);
       throw this.refused;
@@ -94,7 +94,7 @@ export class OnvifSession {
     if (error.kind === 'auth' && this.options.username !== undefined) this.refused = error;
   }
 
-  private async post(request: OnvifRequest, url: string, useAuth: boolean): Promise<Response> {
+  private async post(request: OnvifRequest, url: string, useAuth: boolean): Promise<HttpReply> {
     const headers: Record<string, string> = { 'content-type': contentType(request) };
     const { username, password } = this.options;
     let xml: string;
@@ -116,11 +116,9 @@ export class OnvifSession {
       xml = envelope(request.body);
     }
     try {
-      return await fetch(url, { method: 'POST', headers, body: xml, signal: AbortSignal.timeout(this.options.timeoutMs), redirect: 'manual' });
+      return await httpPost(url, { headers, body: xml, timeoutMs: this.options.timeoutMs });
     } catch (err) {
-      const cause = (err as { cause?: { code?: string } }).cause?.code;
-      const reason = (err as Error).name === 'TimeoutError' ? `no answer within ${this.options.timeoutMs} ms` : cause ?? errorMessage(err);
-      throw new CameraProtocolError('malformed', request.operation, `cannot reach ${new URL(url).host}: ${reason}`, { cause: err });
+      throw new CameraProtocolError('malformed', request.operation, `cannot reach ${new URL(url).host}: ${errorMessage(err)}`, { cause: err });
     }
   }
 }

@@ -8,6 +8,7 @@ import { hostsOf } from './lan-interfaces.ts';
 import { getSystemDateAndTime, contentType, envelope } from './onvif-soap.ts';
 import { parseSystemDateAndTime } from './onvif-parse.ts';
 import { mapLimit } from '../lib/concurrency.ts';
+import { httpPost } from '../lib/http-post.ts';
 
 export interface SweepOptions {
   subnets: readonly string[];
@@ -45,15 +46,8 @@ export async function sweepSubnets(options: SweepOptions): Promise<SweepResult> 
     {
       const deviceServiceUrl = `http://${host}${port === 80 ? '' : `:${port}`}/onvif/device_service`;
       try {
-        const response = await fetch(deviceServiceUrl, {
-          method: 'POST',
-          headers: { 'content-type': contentType(request) },
-          body,
-          signal: AbortSignal.timeout(options.timeoutMs),
-          redirect: 'manual',
-        });
-        const text = await response.text();
-        parseSystemDateAndTime(text, new Date());
+        const reply = await httpPost(deviceServiceUrl, { headers: { 'content-type': contentType(request) }, body, timeoutMs: options.timeoutMs });
+        parseSystemDateAndTime(reply.body, new Date());
         found.push({ deviceServiceUrl, host, port });
       } catch {
         // Nothing there, or not ONVIF: the normal case for almost every address of a sweep; not a problem.

@@ -86,6 +86,8 @@ export async function probeCameras(options: ProbeOptions = {}): Promise<{ device
     }
   };
 
+  // The window counts from the first probe, not from the last repeat (a 3 s window is a 3 s scan).
+  const windowStarted = performance.now();
   const sockets: dgram.Socket[] = [];
   const sends: Promise<void>[] = [];
   const open = async (via: string, bindAddress: string | undefined, targets: Array<{ host: string; port: number }>, multicastInterface?: string) => {
@@ -124,7 +126,7 @@ export async function probeCameras(options: ProbeOptions = {}): Promise<{ device
       : []),
   ]);
   await Promise.all(sends);
-  await new Promise((resolve) => setTimeout(resolve, windowMs));
+  await new Promise((resolve) => setTimeout(resolve, Math.max(0, windowMs - (performance.now() - windowStarted))));
   for (const socket of sockets) socket.close();
   return { devices: [...devices.values()], problems, interfaces };
 }

@@ -94,3 +94,13 @@ test('bad arguments exit 2 with the reason', async (t) => {
     t.regex(result.stderr, /venuebox cameras scan: \S/);
   }
 });
+
+test('a camera on port 10080 (a "bad port" to the Fetch Standard, a real camera port) is found and interrogated', async (t) => {
+  const camera = await startVirtualCamera({ width: 320, height: 240, username: 'admin', password: PASSWORD, onvif: { vendor: 'generic', httpPort: 10080 } });
+  t.teardown(() => camera.stop());
+  const { code, cameras, stderr } = await scan(t, [camera]);
+  t.is(code, 0, stderr);
+  t.is(cameras.length, 1, stderr);
+  t.deepEqual(cameras[0]?.errors, []);
+  t.true((cameras[0]?.profiles.length ?? 0) > 0);
+});
