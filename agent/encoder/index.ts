@@ -103,6 +103,7 @@ export class Recorder extends EventEmitter<RecorderEvents> {
       properties: {},
       codec: camera.transcode.video.codec,
       source: { launch: built.source, properties: built.sourceProperties, slateElement: built.slateElement, retry: { initialMs: 1000, maxMs: 10_000 } },
+      bitrate: built.bitrate,
     };
   }
 

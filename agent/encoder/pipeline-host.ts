@@ -24,6 +24,8 @@ export interface HostPipeline {
   /** Codec of the metered stream. */
   codec: BuiltPipeline['codec'];
   source?: SourceRequest | undefined;
+  /** Where the encoder takes its bitrate at run time (transcodes); undefined for passthrough. */
+  bitrate?: { element: string; property: string; unit: 'kbit/s' | 'bit/s' } | undefined;
 }
 
 export interface HostExit {

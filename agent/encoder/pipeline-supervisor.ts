@@ -105,6 +105,27 @@ export class PipelineSupervisor extends EventEmitter<SupervisorEvents> {
     this.setState('stopped');
   }
 
+  private bitrateTarget: { element: string; property: string; unit: 'kbit/s' | 'bit/s' } | undefined;
+  private bitrateOverrideKbps: number | undefined;
+
+  /**
+   * Changes the encoder bitrate of a transcode pipeline at run time (the uplink's adaptation); kept across
+   * restarts. Rejects for passthrough (there is no encoder to tell).
+   */
+  async setBitrate(kbps: number): Promise<void> {
+    if (!this.bitrateTarget) throw new Error(`${this.options.streamId} is recorded passthrough: its bitrate is the camera's`);
+    this.bitrateOverrideKbps = kbps;
+    await this.applyBitrate();
+  }
+
+  private async applyBitrate(): Promise<void> {
+    const target = this.bitrateTarget;
+    const kbps = this.bitrateOverrideKbps;
+    if (!target || kbps === undefined || !this.host) return;
+    await this.host.setProperties({ [target.element]: { [target.property]: target.unit === 'bit/s' ? kbps * 1000 : kbps } });
+    this.options.log.info({ kbps }, 'encoder bitrate changed');
+  }
+
   /** Ends the current run as a failure (used by tests and, later, the `restart-pipeline` command). */
   restart(reason: string): void {
     if (!this.host) return;
@@ -134,6 +155,7 @@ export class PipelineSupervisor extends EventEmitter<SupervisorEvents> {
     }
     const host = new PipelineHost(this.options.streamId);
     this.host = host;
+    this.bitrateTarget = built.bitrate;
     this.runStartedAt = performance.now();
     this.setState('starting');
     this.runFailure = undefined;
@@ -158,6 +180,10 @@ export class PipelineSupervisor extends EventEmitter<SupervisorEvents> {
     const { log } = this.options;
     switch (event.type) {
       case 'started':
+        // A bitrate lowered by the uplink survives a restart of the pipeline.
+        if (this.bitrateOverrideKbps !== undefined) {
+          this.applyBitrate().catch((err: Error) => log.warn({ err: err.message }, 'cannot re-apply the bitrate after a restart'));
+        }
         return undefined;
       case 'segment-closed': {
         if (this.state === 'starting') this.setState('running');
