@@ -79,7 +79,9 @@ export function buildRecordingPipeline(spec: RecordingSpec): BuiltPipeline {
     `splitmuxsink name=mux muxer=mpegtsmux max-size-time=${Math.round(segment.seconds * 1.1 * 1e9)} location=${quoteLaunchValue(pattern)} start-index=${segment.startIndex}`,
   ].join(' ! ');
   // The meter branch is leaky and drops when the host falls behind: measuring must never stall recording.
-  const meter = ` t. ! queue leaky=downstream max-size-buffers=200 max-size-bytes=0 max-size-time=0 ! appsink name=${METER_SINK} sync=false drop=true max-buffers=200`;
+  // wait-on-eos=false: an appsink nobody pulls at the end would otherwise hold up the EOS that closes the last
+  // segment (gst-launch -e hung on it in bench/passthrough-recording).
+  const meter = ` t. ! queue leaky=downstream max-size-buffers=200 max-size-bytes=0 max-size-time=0 ! appsink name=${METER_SINK} sync=false drop=true max-buffers=200 wait-on-eos=false`;
   const properties: BuiltPipeline['properties'] = {};
   if (source.username !== undefined || source.password !== undefined) {
     properties['src'] = { 'user-id': source.username ?? '', 'user-pw': source.password ?? '' };

@@ -115,6 +115,6 @@ export function buildTranscode(spec: TranscodeSpec): BuiltTranscode {
     `splitmuxsink name=mux muxer=mpegtsmux send-keyframe-requests=true max-size-time=${Math.round(segment.seconds * 1e9)} location=${quoteLaunchValue(`${segment.directory.replace(/%/g, '%%')}/%08d.ts`)} start-index=${segment.startIndex}`,
   ].join(' ! ');
   const audio = spec.audio === 'silent' ? ' audiotestsrc wave=silence is-live=true ! audio/x-raw,rate=48000,channels=2 ! audioconvert ! avenc_aac bitrate=64000 ! aacparse ! queue ! mux.audio_0' : '';
-  const meter = ` t. ! queue leaky=downstream max-size-buffers=200 max-size-bytes=0 max-size-time=0 ! appsink name=${METER_SINK} sync=false drop=true max-buffers=200`;
+  const meter = ` t. ! queue leaky=downstream max-size-buffers=200 max-size-bytes=0 max-size-time=0 ! appsink name=${METER_SINK} sync=false drop=true max-buffers=200 wait-on-eos=false`;
   return { source, sourceProperties, output: output + audio + meter, bitrate, slateElement: SLATE_NAME, channel };
 }
