@@ -73,9 +73,10 @@ export function buildRecordingPipeline(spec: RecordingSpec): BuiltPipeline {
     'tee name=t',
     'queue',
     // splitmuxsink starts a new file at a keyframe when adding the next GOP would exceed max-size-time. GOP
-    // durations jitter by microseconds over RTSP, so two 1 s GOPs measure 2.000001 s and a bare 2 s limit cut
-    // every second or third segment at 1 s (measured: 1.00/2.00 s alternating). A 10 % margin keeps segments
-    // at the GOP multiple nearest the target.
+    // durations jitter over RTSP (timestamps follow packet arrival): two 1 s GOPs measure 2.000001 s at rest,
+    // and a bare 2 s limit cut every second or third segment at 1 s (measured: 1.00/2.00 s alternating). A 10 %
+    // margin keeps segments at the GOP multiple nearest the target at rest; under CPU starvation single GOPs
+    // measured 1.2–1.4 s (bench/passthrough-recording), so segment lengths still wander there.
     `splitmuxsink name=mux muxer=mpegtsmux max-size-time=${Math.round(segment.seconds * 1.1 * 1e9)} location=${quoteLaunchValue(pattern)} start-index=${segment.startIndex}`,
   ].join(' ! ');
   // The meter branch is leaky and drops when the host falls behind: measuring must never stall recording.
