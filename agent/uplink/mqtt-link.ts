@@ -9,6 +9,7 @@
  */
 import mqtt, { type MqttClient } from 'mqtt';
 import { errorMessage } from '../lib/errors.ts';
+import { redact } from '../lib/redact.ts';
 import type { Logger } from '../lib/log.ts';
 import { RETAINED, topicOf, type StatusPayload, type TopicMap, type TopicName } from './topics.ts';
 
@@ -76,7 +77,9 @@ export class MqttLink {
       return Promise.resolve(false);
     }
     return new Promise((resolve) => {
-      client.publish(this.topic(name, sub), JSON.stringify(payload), { qos: 1, retain: RETAINED[name] }, (err) => {
+      // Payloads carry error texts from cameras and GStreamer: the same redaction as the logs, so a secret that
+      // slipped into an error message never reaches the fleet's broker either.
+      client.publish(this.topic(name, sub), redact(JSON.stringify(payload)), { qos: 1, retain: RETAINED[name] }, (err) => {
         if (err) {
           this.dropped += 1;
           this.options.log.warn({ topic: name, err: errorMessage(err) }, 'MQTT publish failed');
