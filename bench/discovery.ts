@@ -10,11 +10,11 @@
  *
  *   node --import tsx bench/discovery.ts [--runs 5] [--cameras 50] [--window-ms 6000] [--write]
  */
+import { runBench, writeBenchSection } from './bench-report.ts';
 import { execFile } from 'node:child_process';
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { readFileSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -31,7 +31,6 @@ import { startProcess, type ManagedProcess } from '../test/helpers/processes.ts'
 
 const SELF = fileURLToPath(import.meta.url);
 const SIMULATOR = fileURLToPath(new URL('../scripts/virtual-onvif.ts', import.meta.url));
-const DOC = fileURLToPath(new URL('../docs/BENCHMARKS.md', import.meta.url));
 const [BEGIN, END] = ['<!-- bench:discovery:begin -->', '<!-- bench:discovery:end -->'];
 const HEADING = '## Camera discovery (`bench/discovery.ts`)';
 const LAN = { prefix: '10.78.1', box: '10.78.1.2' }; // cameras at .10 onwards: multicast reaches them
@@ -312,17 +311,8 @@ async function main(): Promise<void> {
   ].join('\n');
   console.log(section);
   if (values.write) {
-    // Read just before writing: others edit this file too. Only the part between the markers is replaced.
-    const doc = await readFile(DOC, 'utf8');
-    const at = doc.indexOf(BEGIN);
-    const next = at >= 0 ? doc.slice(0, at) + section + doc.slice(doc.indexOf(END, at) + END.length) : `${doc.trimEnd()}\n\n${HEADING}\n\n${section}\n`;
-    await writeFile(DOC, next);
-    console.error(`wrote the results into ${DOC}`);
+    await writeBenchSection(BEGIN, END, section, HEADING);
   }
 }
 
-main().catch((err: unknown) => {
-  const interrupted = err instanceof Error && err.name === 'AbortError';
-  console.error(interrupted ? 'interrupted; everything started was stopped' : `bench failed: ${(err as Error).stack ?? String(err)}`);
-  process.exitCode = interrupted ? 130 : 1;
-});
+runBench(main);

@@ -10,12 +10,12 @@
  *
  *   node --import tsx bench/passthrough-recording.ts [--seconds 30] [--cameras 1 --cameras 4] [--width 1920 --height 1080] [--write]
  */
+import { runBench, writeBenchSection } from './bench-report.ts';
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, watch } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { buildRecordingPipeline, METER_SINK } from '../agent/encoder/pipeline-builder.ts';
 import { PipelineHost } from '../agent/encoder/pipeline-host.ts';
@@ -32,7 +32,6 @@ const SEGMENT_SECONDS = 2;
 /** Above this share of all cores busy, the cameras and recorders compete for CPU and the figures are not clean. */
 const SATURATED_PCT = 90;
 const FALLBACK = { width: 1280, height: 720 };
-const DOC = fileURLToPath(new URL('../docs/BENCHMARKS.md', import.meta.url));
 const [BEGIN, END] = ['<!-- bench:passthrough-recording:begin -->', '<!-- bench:passthrough-recording:end -->'];
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' })) || 100;
 
@@ -370,16 +369,8 @@ async function main(): Promise<void> {
   }
   const section = [BEGIN, `**Run of ${machine()}**`, '', ...sections.flatMap((s) => [s, '']), ...notes.flatMap((n) => [`> ${n}`, '']), END].join('\n');
   if (values.write) {
-    const doc = await readFile(DOC, 'utf8').catch(() => '# Benchmarks\n');
-    const at = doc.indexOf(BEGIN);
-    const next = at >= 0 ? doc.slice(0, at) + section + doc.slice(doc.indexOf(END, at) + END.length) : `${doc.trimEnd()}\n\n${section}\n`;
-    await writeFile(DOC, next);
-    console.error(`wrote the results into ${DOC}`);
+    await writeBenchSection(BEGIN, END, section);
   }
 }
 
-main().catch((err: unknown) => {
-  const interrupted = err instanceof Error && err.name === 'AbortError';
-  console.error(interrupted ? 'interrupted; everything started was stopped' : `bench failed: ${(err as Error).stack ?? String(err)}`);
-  process.exitCode = interrupted ? 130 : 1;
-});
+runBench(main);
