@@ -13,7 +13,7 @@ import { CameraMonitor } from './cameras/camera-monitor.ts';
 import { detectEncoder, type EncoderChoice } from './encoder/profile-detect.ts';
 import { CameraDiscoveryService } from './cameras/camera-discovery-service.ts';
 import type { CameraExpectations } from './cameras/camera-health.ts';
-import { recordedCameras } from './cameras/index.ts';
+import { recordedCameras, withAudioTrack } from './cameras/index.ts';
 import { CameraRegistry } from './cameras/registry.ts';
 import { SegmentLedger } from './uplink/segment-ledger.ts';
 import { MqttLink } from './uplink/mqtt-link.ts';
@@ -93,9 +93,10 @@ export async function runAgent(configFile: string): Promise<number> {
     for (const waiting of cameraPlan.waiting) log.warn(waiting, 'camera not recorded yet');
     // Prove an encoder by a real test encode only when a camera needs one (passthrough needs none).
     const encoder = config.cameras.some((c) => c.transcode) ? await detectEncoderForAgent() : undefined;
+    const toRecord = config.recording.enabled ? await Promise.all(cameraPlan.cameras.map((c) => withAudioTrack(c, log))) : [];
     const recorder = new Recorder({
       encoder,
-      cameras: config.recording.enabled ? cameraPlan.cameras : [],
+      cameras: toRecord,
       segmentSeconds: config.recording.segmentSeconds,
       spoolDir: config.paths.spool,
       lastLedgerSeq: (streamId) => ledger.lastSeq(streamId),
@@ -126,7 +127,7 @@ export async function runAgent(configFile: string): Promise<number> {
       upMs: config.cameraHealth.upSeconds * 1000,
     });
     const watchCamera = (camera: RecordedCamera): void => monitor.watch(camera, expectationsOf(camera.id, config, registry));
-    for (const camera of recorder.health().map((p) => cameraPlan.cameras.find((c) => c.id === p.streamId)).filter((c) => c !== undefined)) watchCamera(camera);
+    for (const camera of toRecord) watchCamera(camera);
     recorder.on('stats', (cameraId, stats) => monitor.streamStats(cameraId, stats));
     monitor.on('event', (event) => {
       const cameraLog = logger('cameras').child({ camera: event.cameraId });
@@ -147,11 +148,14 @@ export async function runAgent(configFile: string): Promise<number> {
     discovery.on('changed', () => {
       // A configured camera matched by URN/MAC records as soon as discovery finds it.
       if (!config.recording.enabled) return;
-      for (const camera of recordedCameras(config, registry).cameras) {
-        if (recorder.add(camera)) {
-          log.info({ camera: camera.id }, 'discovered camera matched; recording starts');
-          watchCamera(camera);
-        }
+      for (const found of recordedCameras(config, registry).cameras) {
+        if (recorder.supervisor(found.id)) continue;
+        void withAudioTrack(found, log).then((camera) => {
+          if (recorder.add(camera)) {
+            log.info({ camera: camera.id, audio: camera.source.audio }, 'discovered camera matched; recording starts');
+            watchCamera(camera);
+          }
+        });
       }
     });
     await discovery.start();

@@ -30,6 +30,7 @@ def parse_args():
     p.add_argument('--bitrate', type=int, default=800, help='kbit/s')
     p.add_argument('--pattern', choices=['ball', 'smpte', 'snow'], default='ball',
                    help='ball: a moving ball on black (cheap); smpte: bright colour bars (a picture tests can tell from a black slate); snow: noise (full bitrate)')
+    p.add_argument('--audio', action='store_true', help='also serve an AAC audio track (a 440 Hz tone), as cameras with a microphone do')
     p.add_argument('--username')
     p.add_argument('--password', help='or $VIRTUAL_CAMERA_PASSWORD, which keeps it out of `ps`')
     p.add_argument('--auth', choices=['digest', 'basic'], default='digest',
@@ -56,7 +57,11 @@ def launch_line(args):
         f'! video/x-raw,format=I420,width={args.width},height={args.height},framerate={args.fps}/1 '
         f'{overlay}'
         f'! x264enc tune=zerolatency speed-preset=ultrafast key-int-max={args.keyint} bitrate={args.bitrate} '
-        f'! rtph264pay name=pay0 pt=96 config-interval=1 )'
+        f'! rtph264pay name=pay0 pt=96 config-interval=1 '
+        + ('audiotestsrc is-live=true wave=sine freq=440 ! audioconvert ! audioresample '
+           '! audio/x-raw,rate=48000,channels=2 ! avenc_aac bitrate=64000 ! rtpmp4gpay name=pay1 pt=97 '
+           if args.audio else '')
+        + ')'
     )
 
 

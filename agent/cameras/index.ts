@@ -7,6 +7,7 @@
 import type { Config } from '../config/index.ts';
 import type { RecordedCamera } from '../encoder/index.ts';
 import type { CameraRegistry } from './registry.ts';
+import { describeStream } from './rtsp-describe.ts';
 
 export interface CameraResolution {
   cameras: RecordedCamera[];
@@ -51,4 +52,17 @@ export function recordedCameras(config: Pick<Config, 'cameras' | 'discovery'>, r
     });
   }
   return result;
+}
+
+/**
+ * Learns a camera's audio track from its SDP (RTSP DESCRIBE) before its pipeline is built: the passthrough
+ * recording carries AAC as is and must not wait for a track that does not exist. A camera that cannot be
+ * asked now is recorded without audio (its pipeline is retried by the supervisor anyway).
+ */
+export async function withAudioTrack(camera: RecordedCamera, log?: { info(o: object, m: string): void }): Promise<RecordedCamera> {
+  if (camera.transcode || camera.source.audio !== undefined) return camera;
+  const described = await describeStream(camera.source.uri, { username: camera.source.username, password: camera.source.password }, 3000);
+  const audio = described.audio.includes('MPEG4-GENERIC') ? 'aac' : 'none';
+  if (described.audio.length > 0 && audio === 'none') log?.info({ camera: camera.id, audio: described.audio }, 'camera audio is not AAC: recorded without audio');
+  return { ...camera, source: { ...camera.source, audio } };
 }

@@ -12,6 +12,8 @@ export interface DescribeResult {
   status: number | undefined;
   /** Video codecs named in the SDP (`H264`, `H265`…). */
   video: string[];
+  /** Audio codecs named in the SDP (`MPEG4-GENERIC` = AAC, `PCMA`, `PCMU`…). */
+  audio: string[];
   /** A short reason when not ok (no credentials in it). */
   reason?: string | undefined;
   latencyMs: number;
@@ -64,7 +66,7 @@ export async function describeStream(uri: string, credentials: { username?: stri
   const target = `${url.protocol}//${url.host}${url.pathname}${url.search}`;
   const request = (cseq: number, authorization?: string): string =>
     `DESCRIBE ${target} RTSP/1.0\r\nCSeq: ${cseq}\r\nAccept: application/sdp\r\nUser-Agent: venuebox\r\n${authorization ? `Authorization: ${authorization}\r\n` : ''}\r\n`;
-  const result = (ok: boolean, status: number | undefined, video: string[], reason?: string): DescribeResult => ({ ok, status, video, reason, latencyMs: Math.round(performance.now() - started) });
+  const result = (ok: boolean, status: number | undefined, video: string[], reason?: string, audio: string[] = []): DescribeResult => ({ ok, status, video, audio, reason, latencyMs: Math.round(performance.now() - started) });
   try {
     let response = await exchange(url, request(1), timeoutMs);
     if (response.status === 401 && credentials.username !== undefined) {
@@ -79,8 +81,13 @@ export async function describeStream(uri: string, credentials: { username?: stri
     }
     if (response.status === 401) return result(false, 401, [], credentials.username ? 'the camera refused the credentials' : 'the camera requires credentials');
     if (response.status !== 200) return result(false, response.status, [], `DESCRIBE answered ${response.status}`);
-    const video = [...response.body.matchAll(/^a=rtpmap:\d+ ([A-Za-z0-9-]+)\/90000/gm)].map((m) => m[1]!.toUpperCase());
-    return video.length > 0 ? result(true, 200, video) : result(false, 200, [], 'the SDP has no video track');
+    const tracks = (media: string): string[] =>
+      response.body
+        .split(/^(?=m=)/m)
+        .filter((section) => section.startsWith(`m=${media} `))
+        .flatMap((section) => [...section.matchAll(/^a=rtpmap:\d+ ([A-Za-z0-9-]+)\//gm)].map((m) => m[1]!.toUpperCase()));
+    const video = tracks('video');
+    return video.length > 0 ? result(true, 200, video, undefined, tracks('audio')) : result(false, 200, [], 'the SDP has no video track');
   } catch (err) {
     return result(false, undefined, [], (err as Error).message);
   }

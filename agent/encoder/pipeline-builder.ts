@@ -16,6 +16,8 @@ export interface RtspSource {
   latencyMs: number;
   username?: string | undefined;
   password?: string | undefined;
+  /** The camera's audio track, from its SDP: AAC is recorded as is; anything else (G.711…) is not recorded yet. */
+  audio?: 'aac' | 'none' | undefined;
 }
 
 export interface RecordingSpec {
@@ -68,6 +70,8 @@ export function buildRecordingPipeline(spec: RecordingSpec): BuiltPipeline {
   const launch = [
     // protocols is a flags property: it must be in the launch string (STACK-NOTES: enums cannot be set from JS).
     `rtspsrc name=src location=${quoteLaunchValue(source.uri)} protocols=${source.transport} latency=${source.latencyMs} drop-on-latency=false`,
+    // The caps pick rtspsrc's video pad: with an audio track there are two, and delayed linking takes any.
+    'application/x-rtp,media=video',
     // Byte-stream access units: what mpegtsmux wants, and one appsink buffer per frame for the meter.
     DEPAY[spec.codec],
     'tee name=t',
@@ -87,7 +91,10 @@ export function buildRecordingPipeline(spec: RecordingSpec): BuiltPipeline {
   if (source.username !== undefined || source.password !== undefined) {
     properties['src'] = { 'user-id': source.username ?? '', 'user-pw': source.password ?? '' };
   }
-  return { launch: launch + meter, properties, segmentPattern: pattern, codec: spec.codec };
+  // The camera's AAC as it comes (no decoding), into the same segments. Only when its SDP has one: a branch
+  // waiting for a pad that never comes would hold splitmuxsink back forever.
+  const audio = source.audio === 'aac' ? ' src. ! application/x-rtp,media=audio ! queue ! rtpmp4gdepay ! aacparse ! queue ! mux.audio_0' : '';
+  return { launch: launch + audio + meter, properties, segmentPattern: pattern, codec: spec.codec };
 }
 
 /** The segment file path of sequence number `seq`. */

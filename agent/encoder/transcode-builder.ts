@@ -80,6 +80,7 @@ export function buildTranscode(spec: TranscodeSpec): BuiltTranscode {
 
   const source = [
     `rtspsrc name=src location=${quoteLaunchValue(spec.source.uri)} protocols=${spec.source.transport} latency=${spec.source.latencyMs}`,
+    'application/x-rtp,media=video',
     spec.sourceCodec === 'h264' ? 'rtph264depay ! h264parse' : 'rtph265depay ! h265parse',
     decoder,
     'videoconvert ! videoscale ! videorate',

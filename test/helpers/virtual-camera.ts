@@ -34,6 +34,8 @@ export interface VirtualCameraOptions {
   bitrateKbps?: number;
   /** Test pattern: `ball` (default, cheap), `smpte` (bright bars: tests tell it from a black slate), `snow`. */
   pattern?: 'ball' | 'smpte' | 'snow';
+  /** Also serve an AAC audio track (a tone), as cameras with a microphone do. */
+  audio?: boolean;
   /** RTSP mount; default /stream, or the vendor's path when onvif.vendor is given. */
   path?: string;
   username?: string;
@@ -117,6 +119,7 @@ export async function startVirtualCamera(opts: VirtualCameraOptions = {}): Promi
     const args = [SCRIPT, '--port', String(port), '--path', path, '--bind', bind];
     args.push('--width', String(width), '--height', String(height), '--fps', String(fps));
     args.push('--keyint', String(keyint), '--bitrate', String(bitrateKbps), '--pattern', opts.pattern ?? 'ball');
+    if (opts.audio) args.push('--audio');
     if (opts.username !== undefined && opts.password !== undefined) {
       args.push('--username', opts.username, '--auth', opts.auth ?? 'digest');
     }

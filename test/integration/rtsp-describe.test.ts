@@ -11,7 +11,10 @@ test('DESCRIBE answers with the H.264 track, with and without Digest or Basic au
   const basic = await startVirtualCamera({ width: 320, height: 240, username: 'viewer', password: 'Describe-Pw-2', auth: 'basic' });
   t.teardown(() => basic.stop());
 
-  t.like(await describeStream(open.url, {}), { ok: true, status: 200, video: ['H264'] });
+  t.like(await describeStream(open.url, {}), { ok: true, status: 200, video: ['H264'], audio: [] });
+  const withAudio = await startVirtualCamera({ width: 320, height: 240, audio: true });
+  t.teardown(() => withAudio.stop());
+  t.like(await describeStream(withAudio.url, {}), { ok: true, video: ['H264'], audio: ['MPEG4-GENERIC'] });
   t.like(await describeStream(digest.url, { username: 'viewer', password: 'Describe-Pw-1' }), { ok: true, status: 200, video: ['H264'] });
   t.like(await describeStream(basic.url, { username: 'viewer', password: 'Describe-Pw-2' }), { ok: true, status: 200, video: ['H264'] });
   t.like(await describeStream(digest.url, { username: 'viewer', password: 'wrong-one' }), { ok: false, status: 401, reason: 'the camera refused the credentials' });

@@ -12,11 +12,18 @@ test('passthrough H.264 recording: depayload + parse into 2 s MPEG-TS segments, 
   const built = buildRecordingPipeline(SPEC);
   t.is(
     built.launch,
-    'rtspsrc name=src location="rtsp://10.0.0.5:554/Streaming/Channels/101" protocols=tcp latency=200 drop-on-latency=false ! rtph264depay ! h264parse config-interval=-1 ! video/x-h264,stream-format=byte-stream,alignment=au ! tee name=t ! queue ! splitmuxsink name=mux muxer=mpegtsmux max-size-time=2200000000 location="/var/lib/venuebox/spool/cam1/%08d.ts" start-index=42' +
+    'rtspsrc name=src location="rtsp://10.0.0.5:554/Streaming/Channels/101" protocols=tcp latency=200 drop-on-latency=false ! application/x-rtp,media=video ! rtph264depay ! h264parse config-interval=-1 ! video/x-h264,stream-format=byte-stream,alignment=au ! tee name=t ! queue ! splitmuxsink name=mux muxer=mpegtsmux max-size-time=2200000000 location="/var/lib/venuebox/spool/cam1/%08d.ts" start-index=42' +
       ' t. ! queue leaky=downstream max-size-buffers=200 max-size-bytes=0 max-size-time=0 ! appsink name=meter sync=false drop=true max-buffers=200 wait-on-eos=false',
   );
   t.notRegex(built.launch, /\b(\w+dec|\w+enc|decodebin\w*)\b/, "no decoder or encoder element");
   t.deepEqual(built.properties, {});
+});
+
+test('a camera AAC track is recorded as is (no decoding); without one no audio branch exists', (t) => {
+  const withAudio = buildRecordingPipeline({ ...SPEC, source: { ...SPEC.source, audio: 'aac' } });
+  t.true(withAudio.launch.includes(' src. ! application/x-rtp,media=audio ! queue ! rtpmp4gdepay ! aacparse ! queue ! mux.audio_0'));
+  t.notRegex(buildRecordingPipeline(SPEC).launch, /media=audio|aac/);
+  t.notRegex(buildRecordingPipeline({ ...SPEC, source: { ...SPEC.source, audio: 'none' } }).launch, /media=audio/);
 });
 
 test('H.265 and UDP map to their elements and flags', (t) => {
