@@ -92,10 +92,10 @@ export async function runAgent(configFile: string): Promise<number> {
     const cameraPlan = recordedCameras(config, registry);
     for (const waiting of cameraPlan.waiting) log.warn(waiting, 'camera not recorded yet');
     // Prove an encoder by a real test encode only when a camera needs one (passthrough needs none).
-    const encoder = config.cameras.some((c) => c.transcode) ? await detectEncoderForAgent() : undefined;
+    const encoders = config.cameras.some((c) => c.transcode) ? await detectEncoderForAgent() : [];
     const toRecord = config.recording.enabled ? await Promise.all(cameraPlan.cameras.map((c) => withAudioTrack(c, log))) : [];
     const recorder = new Recorder({
-      encoder,
+      encoders,
       cameras: toRecord,
       segmentSeconds: config.recording.segmentSeconds,
       spoolDir: config.paths.spool,
@@ -114,6 +114,7 @@ export async function runAgent(configFile: string): Promise<number> {
         logger('encoder').error({ err: errorMessage(err), path: segment.path }, 'segment closed but not recorded in the ledger');
       }
     });
+    recorder.on('encoder-fallback', (fallback) => publishEvent({ type: 'encoder-fallback', ...fallback }));
     recorder.on('source', (cameraId, event) =>
       publishEvent(event.type === 'source-lost' ? { type: 'slate-on', cameraId, reason: event.reason } : { type: 'slate-off', cameraId, lostMs: event.lostMs }),
     );
@@ -214,11 +215,11 @@ function expectationsOf(cameraId: string, config: Config, registry: CameraRegist
   return { fps: profile?.fps };
 }
 
-async function detectEncoderForAgent(): Promise<EncoderChoice | undefined> {
+async function detectEncoderForAgent(): Promise<EncoderChoice[]> {
   const report = await detectEncoder({ log: logger('encoder') });
   for (const verdict of report.verdicts) {
     logger('encoder').info({ profile: verdict.id, status: verdict.status, reasons: verdict.reasons }, 'encoder profile');
   }
   if (!report.selected) logger('encoder').error('no encoder profile works: transcoded cameras cannot record');
-  return report.selected;
+  return report.working;
 }

@@ -35,16 +35,24 @@ export interface RecorderOptions {
   stopTimeoutMs?: number;
   /** The encoder proven by detection; required for transcoded cameras. */
   encoder?: EncoderChoice | undefined;
+  /** Every encoder that passed detection, in ladder order (the fall-back path when one fails at run time). */
+  encoders?: EncoderChoice[] | undefined;
 }
+
+/** Failed starts of a transcode output in a row before its encoder is given up for the next on the ladder. */
+export const ENCODER_FAILURES_BEFORE_FALLBACK = 2;
 
 export interface RecorderEvents {
   segment: [ClosedSegment];
   stats: [string, StreamStats];
   source: [string, Extract<HostEvent, { type: 'source-lost' | 'source-restored' }>];
+  'encoder-fallback': [{ cameraId: string; from: string; to: string | undefined; reason: string }];
 }
 
 export class Recorder extends EventEmitter<RecorderEvents> {
   private readonly supervisors = new Map<string, PipelineSupervisor>();
+  /** Per transcoded camera: its place on the ladder of working encoders, and failed starts in a row. */
+  private readonly encoderState = new Map<string, { index: number; failedStarts: number }>();
 
   constructor(private readonly options: RecorderOptions) {
     super();
@@ -74,6 +82,7 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     supervisor.on('segment', (segment) => this.emit('segment', segment));
     supervisor.on('stats', (stats) => this.emit('stats', camera.id, stats));
     supervisor.on('source', (event) => this.emit('source', camera.id, event));
+    if (camera.transcode) supervisor.on('failed', (failure) => this.onTranscodeFailure(camera.id, failure));
     this.supervisors.set(camera.id, supervisor);
     supervisor.start();
     return true;
@@ -95,8 +104,8 @@ export class Recorder extends EventEmitter<RecorderEvents> {
   private build(camera: RecordedCamera, directory: string): HostPipeline {
     const segment = { seconds: this.options.segmentSeconds, directory, startIndex: this.nextSeq(camera.id, directory) };
     if (!camera.transcode) return buildRecordingPipeline({ streamId: camera.id, source: camera.source, codec: 'h264', segment });
-    const encoder = this.options.encoder;
-    if (!encoder) throw new Error('no working encoder was detected; a transcoded camera cannot run (venuebox profiles detect says why)');
+    const encoder = this.encoderFor(camera.id);
+    if (!encoder) throw new Error('no working encoder is left; a transcoded camera cannot run (venuebox profiles detect says why)');
     const built = buildTranscode({ ...camera.transcode, streamId: camera.id, source: camera.source, segment, profile: encoder.profile, encoderElement: encoder.elements[camera.transcode.video.codec] });
     return {
       launch: built.output,
@@ -105,6 +114,33 @@ export class Recorder extends EventEmitter<RecorderEvents> {
       source: { launch: built.source, properties: built.sourceProperties, slateElement: built.slateElement, retry: { initialMs: 1000, maxMs: 10_000 } },
       bitrate: built.bitrate,
     };
+  }
+
+  private encoderFor(cameraId: string): EncoderChoice | undefined {
+    const ladder = this.options.encoders ?? (this.options.encoder ? [this.options.encoder] : []);
+    const state = this.encoderState.get(cameraId) ?? { index: 0, failedStarts: 0 };
+    this.encoderState.set(cameraId, state);
+    return ladder[state.index];
+  }
+
+  /**
+   * A transcode output has no camera in it (the camera is its own pipeline): when it fails before closing a
+   * single segment, again and again, the encoder is what fails — a driver that went away, a GPU hang. Drop
+   * to the next encoder that passed detection and say so; the next build uses it.
+   */
+  private onTranscodeFailure(cameraId: string, failure: { reason: string; producedSegments: boolean }): void {
+    const state = this.encoderState.get(cameraId);
+    if (!state) return;
+    state.failedStarts = failure.producedSegments ? 0 : state.failedStarts + 1;
+    if (state.failedStarts < ENCODER_FAILURES_BEFORE_FALLBACK) return;
+    const ladder = this.options.encoders ?? (this.options.encoder ? [this.options.encoder] : []);
+    const from = ladder[state.index];
+    if (!from) return;
+    state.index += 1;
+    state.failedStarts = 0;
+    const to = ladder[state.index];
+    logger('encoder').error({ stream: cameraId, from: from.profile.id, to: to?.profile.id, reason: failure.reason }, to ? 'encoder fails: falling to the next profile on the ladder' : 'encoder fails and no other profile works');
+    this.emit('encoder-fallback', { cameraId, from: from.profile.id, to: to?.profile.id, reason: failure.reason });
   }
 
   /**

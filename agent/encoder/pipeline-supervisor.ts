@@ -55,6 +55,8 @@ export interface SupervisorOptions {
 }
 
 export interface SupervisorEvents {
+  /** A run ended badly; `producedSegments` is false when it never closed a segment (it failed at start). */
+  failed: [{ reason: string; producedSegments: boolean }];
   source: [Extract<HostEvent, { type: 'source-lost' | 'source-restored' }>];
   segment: [ClosedSegment];
   stats: [StreamStats];
@@ -238,6 +240,8 @@ export class PipelineSupervisor extends EventEmitter<SupervisorEvents> {
   private onFailure(reason: string, stderrTail: string[]): void {
     const { log } = this.options;
     this.stats.lastError = reason;
+    // Before backoff: the owner may change what the next build makes (an encoder lower on the ladder).
+    this.emit('failed', { reason, producedSegments: this.state === 'running' || this.state === 'stopping' });
     const ranForMs = this.runStartedAt ? performance.now() - this.runStartedAt : 0;
     const decision = this.policy.onFailure(performance.now(), ranForMs);
     if (decision.action === 'give-up') {
