@@ -34,7 +34,7 @@ function spec(profile: HardwareProfile, uri: string, directory: string): Transco
     source: { uri, transport: 'tcp', latencyMs: 200 },
     sourceCodec: 'h264',
     profile,
-    video: { codec: 'h264', width: 640, height: 360, fps: 25, bitrateKbps: 800, rateControl: 'cbr', latency: 'low' },
+    video: { codec: 'h264', width: 1280, height: 720, fps: 30, bitrateKbps: 2500, rateControl: 'cbr', latency: 'low' },
     overlays: [{ kind: 'clock' }, { kind: 'text', text: 'Arena "North"', position: 'bottom-left' }],
     segment: { seconds: 2, directory, startIndex: 0 },
     audio: 'silent',
@@ -49,11 +49,11 @@ test('the software profile transcode strings parse in GStreamer (output and sour
     t.is(result, 'ok', launch);
   }
   t.deepEqual(built.bitrate, { element: 'enc', property: 'bitrate', unit: 'kbit/s' });
-  t.regex(built.output, /x264enc name=enc bitrate=800 key-int-max=50 /, 'GOP = 2 s segment × 25 fps');
+  t.regex(built.output, /x264enc name=enc bitrate=2500 key-int-max=60 /, 'GOP = 2 s segment × 30 fps');
 });
 
-test('a camera lost mid-stream: the output keeps going with the slate, then shows the camera again; segments stay continuous', async (t) => {
-  const camera = await startVirtualCamera({ width: 640, height: 360, fps: 25, pattern: 'smpte' });
+test('720p30 software transcode: a camera lost mid-stream, the output keeps going with the slate, then shows the camera again; segments stay continuous', async (t) => {
+  const camera = await startVirtualCamera({ width: 1280, height: 720, fps: 30, pattern: 'smpte', bitrateKbps: 2000 });
   t.teardown(() => camera.stop());
   const dir = await makeTempDir('transcode');
   t.teardown(() => dir.remove());
@@ -95,7 +95,8 @@ test('a camera lost mid-stream: the output keeps going with the slate, then show
   const luma: number[][] = [];
   for (const segment of closed) {
     const media = await probeMedia(segment.path);
-    t.deepEqual([media.codec, media.width, media.height], ['h264', 640, 360]);
+    t.deepEqual([media.codec, media.width, media.height], ['h264', 1280, 720]);
+    if (segment !== closed.at(-1)) t.true(Math.abs(media.frames / media.durationSeconds - 30) < 3, `${media.frames} frames in ${media.durationSeconds} s`);
     total += media.durationSeconds;
     luma.push(await lumaPerHalfSecond(segment.path));
   }
