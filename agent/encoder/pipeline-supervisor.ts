@@ -241,9 +241,10 @@ export class PipelineSupervisor extends EventEmitter<SupervisorEvents> {
     const { log } = this.options;
     this.stats.lastError = reason;
     // Before backoff: the owner may change what the next build makes (an encoder lower on the ladder).
-    this.emit('failed', { reason, producedSegments: this.state === 'running' || this.state === 'stopping' });
+    const producedSegments = this.state === 'running' || this.state === 'stopping';
+    this.emit('failed', { reason, producedSegments });
     const ranForMs = this.runStartedAt ? performance.now() - this.runStartedAt : 0;
-    const decision = this.policy.onFailure(performance.now(), ranForMs);
+    const decision = this.policy.onFailure(performance.now(), ranForMs, producedSegments);
     if (decision.action === 'give-up') {
       this.setState('failed');
       log.error({ reason: this.stats.lastError, stderr: stderrTail, retryInMs: decision.retryInMs }, 'pipeline failed too often; pausing restarts');

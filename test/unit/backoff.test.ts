@@ -34,3 +34,11 @@ test('jitter spreads delays within [base × (1 − jitter), base]', (t) => {
   const high = new RestartPolicy({ ...OPTIONS, jitter: 0.5 }, () => 0).onFailure(0, 0);
   t.deepEqual([low.action === 'restart' && low.delayMs, high.action === 'restart' && high.delayMs], [500, 1000]);
 });
+
+test('a productive run (it closed segments before it ended) restarts from the initial delay', (t) => {
+  const policy = new RestartPolicy(OPTIONS);
+  policy.onFailure(0, 0);
+  policy.onFailure(1, 0);
+  t.deepEqual(policy.onFailure(2, 0), { action: 'restart', delayMs: 4000, attempt: 3 }, 'failing at start: the delay grows');
+  t.deepEqual(policy.onFailure(3, 2000, true), { action: 'restart', delayMs: 1000, attempt: 1 }, 'after a productive run: back to 1 s');
+});
