@@ -141,6 +141,10 @@ export async function runAgent(configFile: string): Promise<number> {
         publishEvent({ type: `camera-${event.type}`, cameraId: event.cameraId, reasons: event.reasons });
       }
     });
+    // The camera answers again while its pipeline waits out a backoff: record now, not up to 30 s later.
+    monitor.on('describe', (cameraId, result) => {
+      if (result.ok) recorder.supervisor(cameraId)?.retryNow('the camera answers RTSP DESCRIBE again');
+    });
     monitor.start();
     steps.push({ name: 'camera monitor', stop: () => monitor.stop() });
 

@@ -25,7 +25,7 @@ interface Watched {
   stream?: StreamStats & { receivedAt: number };
 }
 
-export class CameraMonitor extends EventEmitter<{ event: [CameraHealthEvent] }> {
+export class CameraMonitor extends EventEmitter<{ event: [CameraHealthEvent]; describe: [string, DescribeResult] }> {
   private readonly watched = new Map<string, Watched>();
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
@@ -74,6 +74,7 @@ export class CameraMonitor extends EventEmitter<{ event: [CameraHealthEvent] }> 
       const { source } = entry.camera;
       const result = await describeStream(source.uri, { username: source.username, password: source.password }, this.options.timeoutMs);
       entry.describe = { ...result, at: new Date().toISOString() };
+      this.emit('describe', entry.camera.id, result);
       this.feed(entry);
     }
   }

@@ -128,6 +128,19 @@ export class PipelineSupervisor extends EventEmitter<SupervisorEvents> {
     this.options.log.info({ kbps }, 'encoder bitrate changed');
   }
 
+  /**
+   * Something outside knows the source is back (the camera monitor's DESCRIBE answered): a pipeline waiting
+   * out a backoff or a spent restart budget starts now instead of up to 30 s (or a budget window) later.
+   * Returns whether it restarted.
+   */
+  retryNow(reason: string): boolean {
+    if (this.stopping || (this.state !== 'backoff' && this.state !== 'failed') || this.host) return false;
+    clearTimeout(this.restartTimer);
+    this.options.log.info({ reason }, 'retrying the pipeline now');
+    this.launch();
+    return true;
+  }
+
   /** Ends the current run as a failure (used by tests and, later, the `restart-pipeline` command). */
   restart(reason: string): void {
     if (!this.host) return;
