@@ -250,7 +250,7 @@ async function transcodePhase(which: 'venuebox' | 'ffmpeg', encoder: EncoderChoi
   let ready: () => boolean;
   let restarts = () => 0;
   if (which === 'venuebox') {
-    const rec = startRecorder({ encoder, segmentSeconds: SEGMENT_SECONDS, spoolDir: dir, lastLedgerSeq: () => undefined, cameras: [{ id: 'cam', source: { uri: camera.url, transport: 'tcp', latencyMs: 200 }, transcode: transcodeOf() }] });
+    const rec = startRecorder({ encoders: [encoder], segmentSeconds: SEGMENT_SECONDS, spoolDir: dir, lastLedgerSeq: () => undefined, cameras: [{ id: 'cam', source: { uri: camera.url, transport: 'tcp', latencyMs: 200 }, transcode: transcodeOf() }] });
     let segments = 0;
     rec.recorder.on('segment', () => segments++);
     rec.recorder.on('source', (_id, event) => problems.push(`${event.type} at ${event.at}`));
@@ -379,7 +379,7 @@ async function recovery(encoder: EncoderChoice, size: { width: number; height: n
   // (a) Repeated outages on one Recorder: the supervisor remembers (its backoff grows; a run must last a minute to reset it).
   const repeated: Outage[] = [];
   {
-    const rec = startRecorder({ encoder, segmentSeconds: SEGMENT_SECONDS, spoolDir: `${root}/recovery`, lastLedgerSeq: () => undefined, cameras: [{ id: 'pt', source }, { id: 'tc', source, transcode: transcodeOf() }] });
+    const rec = startRecorder({ encoders: [encoder], segmentSeconds: SEGMENT_SECONDS, spoolDir: `${root}/recovery`, lastLedgerSeq: () => undefined, cameras: [{ id: 'pt', source }, { id: 'tc', source, transcode: transcodeOf() }] });
     let ptSegments = 0;
     rec.recorder.on('segment', (s) => s.streamId === 'pt' && ptSegments++);
     if (!(await waitFor(() => ptSegments >= 1, 30_000, signal))) throw new Error('recovery: the passthrough recording never closed a first segment');
@@ -395,7 +395,7 @@ async function recovery(encoder: EncoderChoice, size: { width: number; height: n
   // (b) The first outage of a fresh Recorder, several times: what one outage after a stable minute costs.
   const firsts: Outage[] = [];
   for (let i = 1; i <= fresh; i++) {
-    const rec = startRecorder({ encoder, segmentSeconds: SEGMENT_SECONDS, spoolDir: `${root}/recovery-fresh-${i}`, lastLedgerSeq: () => undefined, cameras: [{ id: 'pt', source }] });
+    const rec = startRecorder({ encoders: [encoder], segmentSeconds: SEGMENT_SECONDS, spoolDir: `${root}/recovery-fresh-${i}`, lastLedgerSeq: () => undefined, cameras: [{ id: 'pt', source }] });
     let ptSegments = 0;
     rec.recorder.on('segment', () => ptSegments++);
     if (!(await waitFor(() => ptSegments >= 1, 30_000, signal))) throw new Error('recovery: a fresh recorder never closed a first segment');

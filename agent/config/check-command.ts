@@ -3,7 +3,7 @@
  * load as the agent (schema and secrets, so a missing passwordFile shows up now, not at 3 a.m.), prints one
  * `PATH: MESSAGE` line per issue so the output can be grepped, and never prints a secret.
  */
-import { redactUrl } from '../lib/redact.ts';
+import { redact } from '../lib/redact.ts';
 import { ConfigError } from './errors.ts';
 import { loadConfig, type Env } from './load.ts';
 
@@ -23,7 +23,7 @@ export async function runConfigCheck(
     const config = await loadConfig(file, env);
     const cameras = config.cameras.length;
     out.write(
-      `config OK: box ${config.boxId}, ${cameras} camera${cameras === 1 ? '' : 's'}, broker ${redactUrl(config.mqtt.url)}\n`,
+      `config OK: box ${config.boxId}, ${cameras} camera${cameras === 1 ? '' : 's'}, broker ${redact(config.mqtt.url)}\n`,
     );
     return 0;
   } catch (error) {

@@ -33,9 +33,8 @@ export interface RecorderOptions {
   lastLedgerSeq: (streamId: string) => number | undefined;
   backoff?: BackoffOptions;
   stopTimeoutMs?: number;
-  /** The encoder proven by detection; required for transcoded cameras. */
-  encoder?: EncoderChoice | undefined;
-  /** Every encoder that passed detection, in ladder order (the fall-back path when one fails at run time). */
+  /** Every encoder that passed detection, in ladder order: the first is used, the rest are the fall-back path
+   * when one fails at run time. Required for transcoded cameras. */
   encoders?: EncoderChoice[] | undefined;
 }
 
@@ -117,7 +116,7 @@ export class Recorder extends EventEmitter<RecorderEvents> {
   }
 
   private encoderFor(cameraId: string): EncoderChoice | undefined {
-    const ladder = this.options.encoders ?? (this.options.encoder ? [this.options.encoder] : []);
+    const ladder = this.options.encoders ?? [];
     const state = this.encoderState.get(cameraId) ?? { index: 0, failedStarts: 0 };
     this.encoderState.set(cameraId, state);
     return ladder[state.index];
@@ -133,7 +132,7 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     if (!state) return;
     state.failedStarts = failure.producedSegments ? 0 : state.failedStarts + 1;
     if (state.failedStarts < ENCODER_FAILURES_BEFORE_FALLBACK) return;
-    const ladder = this.options.encoders ?? (this.options.encoder ? [this.options.encoder] : []);
+    const ladder = this.options.encoders ?? [];
     const from = ladder[state.index];
     if (!from) return;
     state.index += 1;

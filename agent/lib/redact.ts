@@ -36,12 +36,6 @@ export function registerSecret(value: string | undefined | null): void {
   }
 }
 
-/** For tests only: forget registered secrets. */
-export function clearRegisteredSecrets(): void {
-  registered.clear();
-  literalPattern = undefined;
-}
-
 // scheme://userinfo@ — userinfo is anything up to the last '@' before the host, without '/', whitespace or quotes.
 const URL_USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s/@"'<>]+@/gi;
 // key=value and key: value in text (query strings, GStreamer property dumps, HTTP headers).
@@ -59,9 +53,4 @@ export function redact(text: string): string {
   out = out.replace(JSON_KEY_VALUE, `$1"${REDACTED}"`);
   out = out.replace(KEY_VALUE, `$1$2${REDACTED}`);
   return out;
-}
-
-/** Redacts a URL for display: drops userinfo and any query parameter that looks like a credential. */
-export function redactUrl(url: string): string {
-  return redact(url);
 }

@@ -56,8 +56,4 @@ export class SegmentLedger {
   stats(): { segments: number; bytes: number } {
     return this.store.db.prepare('SELECT count(*) AS segments, coalesce(sum(bytes), 0) AS bytes FROM segments').get() as { segments: number; bytes: number };
   }
-
-  list(streamId: string): SegmentRow[] {
-    return this.store.db.prepare('SELECT * FROM segments WHERE stream_id = ? ORDER BY seq').all(streamId) as SegmentRow[];
-  }
 }

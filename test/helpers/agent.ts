@@ -5,6 +5,7 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeTempDir, type TempDir } from './tmp.ts';
+import { createWaitList } from './wait-list.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/venuebox.js', import.meta.url));
 const running = new Set<ChildProcess>();
@@ -58,8 +59,8 @@ export async function startAgent(options: StartAgentOptions): Promise<AgentProce
   running.add(child);
   let text = '';
   let partial = '';
-  const lines: LogLine[] = [];
-  const waiters = new Set<{ match: (l: LogLine) => boolean; resolve: (l: LogLine) => void }>();
+  const tail = (): string => text.split('\n').slice(-15).join('\n');
+  const lines = createWaitList<LogLine>();
   const onData = (chunk: Buffer): void => {
     const s = chunk.toString('utf8');
     text += s;
@@ -74,7 +75,6 @@ export async function startAgent(options: StartAgentOptions): Promise<AgentProce
         continue;
       }
       lines.push(line);
-      for (const waiter of [...waiters]) if (waiter.match(line)) (waiters.delete(waiter), waiter.resolve(line));
     }
   };
   child.stdout?.on('data', onData);
@@ -83,6 +83,7 @@ export async function startAgent(options: StartAgentOptions): Promise<AgentProce
     child.once('exit', (code, signal) => {
       running.delete(child);
       resolve({ code, signal });
+      lines.fail((what) => `the agent exited while waiting for ${what}; output tail:\n${tail()}`);
     }),
   );
   let stopping: Promise<{ code: number | null; signal: NodeJS.Signals | null }> | undefined;
@@ -93,26 +94,9 @@ export async function startAgent(options: StartAgentOptions): Promise<AgentProce
     databaseFile,
     child,
     output: () => text,
-    logs: () => lines,
+    logs: () => lines.items,
     exited,
-    waitForLog(match, timeoutMs, what = 'a log line') {
-      const seen = lines.find(match);
-      if (seen) return Promise.resolve(seen);
-      return new Promise((resolve, reject) => {
-        const waiter = { match, resolve: (l: LogLine) => (clearTimeout(timer), resolve(l)) };
-        const timer = setTimeout(() => {
-          waiters.delete(waiter);
-          reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; agent output tail:\n${text.split('\n').slice(-15).join('\n')}`));
-        }, timeoutMs);
-        waiters.add(waiter);
-        void exited.then(() => {
-          if (!waiters.has(waiter)) return;
-          waiters.delete(waiter);
-          clearTimeout(timer);
-          reject(new Error(`the agent exited while waiting for ${what}; output tail:\n${text.split('\n').slice(-15).join('\n')}`));
-        });
-      });
-    },
+    waitForLog: (match, timeoutMs, what = 'a log line') => lines.waitFor(match, timeoutMs, what, () => `agent output tail:\n${tail()}`),
     stop({ signal = 'SIGTERM', killAfterMs = 15_000 } = {}) {
       stopping ??= (async () => {
         if (child.exitCode === null && child.signalCode === null) {

@@ -34,8 +34,13 @@ test('a camera matched by MAC (no URN: a swept loopback camera answers no unicas
   await agent.waitForLog((l) => l.msg === 'discovered camera matched; recording starts', 10_000, 'recording to start');
   let segments = 0;
   await agent.waitForLog((l) => l.msg === 'segment closed' && l['stream'] === 'main' && ++segments >= 2, 30_000, 'segments of the matched camera');
-  const good = await watch.waitFor((m) => m.topic.endsWith('/cameras/main') && (m.json() as { quality: string }).quality === 'good', 30_000, 'camera state good');
-  t.true(good.retain || good.topic.endsWith('/cameras/main'));
+  await watch.waitFor((m) => m.topic.endsWith('/cameras/main') && (m.json() as { quality: string }).quality === 'good', 30_000, 'camera state good');
+  // Retained: a dashboard that subscribes only now still gets the camera's state.
+  const late = await watchMqtt(broker.url, 'venuebox/v1/box-cams/cameras/main');
+  t.teardown(() => late.stop());
+  const retained = await late.waitFor(() => true, 5_000, 'the retained camera state');
+  t.true(retained.retain);
+  t.is((retained.json() as { quality: string }).quality, 'good');
 
   await camera.stop();
   const offline = await watch.waitFor((m) => m.topic.endsWith('/events') && (m.json() as { type: string }).type === 'camera-offline', 30_000, 'camera-offline');

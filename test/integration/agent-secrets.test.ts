@@ -64,7 +64,6 @@ test('the canary password appears in no log line, stderr, MQTT payload or child 
   await agent.stop();
   const output = agent.output();
   t.true(output.length > 2000, 'the agent wrote a substantial log at level trace');
-  t.true(output.includes('[redacted]') || output.includes('***@') || !output.includes('password'), 'redaction was exercised or nothing sensitive was logged');
   t.false(leaks(output), 'the canary is in the agent output');
   for (const message of watch.messages) t.false(leaks(message.payload), `MQTT ${message.topic}`);
 });

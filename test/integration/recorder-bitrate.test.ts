@@ -14,7 +14,7 @@ test('setBitrate lowers a transcoded stream at run time; passthrough refuses', a
   const { selected } = await detectEncoder();
   t.truthy(selected, 'an encoder works here (software x264)');
   const recorder = new Recorder({
-    encoder: selected,
+    encoders: selected ? [selected] : [],
     segmentSeconds: 2,
     spoolDir: dir.path,
     lastLedgerSeq: () => undefined,
