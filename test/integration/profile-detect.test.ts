@@ -142,7 +142,15 @@ test('a test encode that hangs is killed at the timeout and reported as such', a
 });
 
 test('a real test encode that fails reports the cause, not gst-launch\'s last line', async (t) => {
-  const result = await runTestEncode('videotestsrc num-buffers=5 ! video/x-raw,format=NV12 ! x264enc ! video/x-h264,profile=high-10 ! fakesink');
+  // GStreamer 1.22's gst-launch hangs in about 1 run in 20 after this not-negotiated error (measured: 3 of 60
+  // runs, never exits). Detection handles that by its timeout (tested above); here the cause is what is checked,
+  // so a run that hangs is retried, at most three times, with a short timeout.
+  const launch = 'videotestsrc num-buffers=5 ! video/x-raw,format=NV12 ! x264enc ! video/x-h264,profile=high-10 ! fakesink';
+  let result = await runTestEncode(launch, { timeoutMs: 4000 });
+  for (let retry = 0; retry < 2 && /timed out/.test(result.reason ?? ''); retry++) {
+    t.log(`gst-launch hung after the error (${result.reason}); retrying`);
+    result = await runTestEncode(launch, { timeoutMs: 4000 });
+  }
   t.false(result.ok);
   t.is(result.reason, 'test encode failed: Internal data stream error (not-negotiated)');
   const ok = await runTestEncode('videotestsrc num-buffers=5 ! fakesink');
