@@ -15,7 +15,7 @@ import { CameraDiscoveryService } from './cameras/camera-discovery-service.ts';
 import type { CameraExpectations } from './cameras/camera-health.ts';
 import { recordedCameras, withAudioTrack } from './cameras/index.ts';
 import { CameraRegistry } from './cameras/registry.ts';
-import { SegmentLedger } from './uplink/segment-ledger.ts';
+import { UplinkService } from './uplink/index.ts';
 import { MqttLink } from './uplink/mqtt-link.ts';
 import { HealthReporter } from './health/index.ts';
 import { createSdNotify } from './lib/sd-notify.ts';
@@ -73,8 +73,6 @@ export async function runAgent(configFile: string): Promise<number> {
     const bootCount = store.increment('boot_count');
     log.info({ version: VERSION, boxId: config.boxId, bootId, bootCount, database: store.path, migrated: store.appliedMigrations }, 'venuebox agent starting');
 
-    mkdirSync(config.paths.spool, { recursive: true });
-    const ledger = new SegmentLedger(store);
 
     const mqtt = new MqttLink({
       ...config.mqtt,
@@ -88,6 +86,20 @@ export async function runAgent(configFile: string): Promise<number> {
     const publishEvent = (event: { type: string; [key: string]: unknown }): void => {
       void mqtt.publish('events', { ...event, ts: new Date().toISOString() });
     };
+    mkdirSync(config.paths.spool, { recursive: true });
+    const fixedEvent = config.recording.eventId ?? null;
+    const uplink = new UplinkService({
+      config: { boxId: config.boxId, spoolDir: config.paths.spool, segmentSeconds: config.recording.segmentSeconds, spool: config.spool, uplink: config.uplink },
+      store,
+      log: logger('uplink'),
+      publishEvent,
+      currentEvent: () => fixedEvent,
+      runningEvents: () => new Set(fixedEvent === null ? [] : [fixedEvent]),
+    });
+    // Before any pipeline writes: files and rows are reconciled (crash leftovers adopted or reported).
+    await uplink.start();
+    steps.push({ name: 'uplink', stop: () => uplink.stop() });
+
     const registry = new CameraRegistry(store);
     const cameraPlan = recordedCameras(config, registry);
     for (const waiting of cameraPlan.waiting) log.warn(waiting, 'camera not recorded yet');
@@ -99,21 +111,9 @@ export async function runAgent(configFile: string): Promise<number> {
       cameras: toRecord,
       segmentSeconds: config.recording.segmentSeconds,
       spoolDir: config.paths.spool,
-      lastLedgerSeq: (streamId) => ledger.lastSeq(streamId),
+      lastLedgerSeq: (streamId) => uplink.lastSeq(streamId),
     });
-    recorder.on('segment', (segment) => {
-      try {
-        const row = ledger.add(segment);
-        if (row.gap_before_ms > 0) {
-          logger('encoder').warn({ stream: segment.streamId, seq: row.seq, gapMs: row.gap_before_ms }, 'recording gap: footage missing before this segment');
-          publishEvent({ type: 'recording-gap', streamId: segment.streamId, seq: row.seq, gapMs: row.gap_before_ms, resumedAt: segment.startTime });
-        }
-        logger('encoder').debug({ stream: segment.streamId, path: segment.path, durationMs: segment.durationMs, bytes: segment.bytes }, 'segment closed');
-      } catch (err) {
-        // The file stays on disk; the next start adopts it (reconciliation arrives with the uplink issue).
-        logger('encoder').error({ err: errorMessage(err), path: segment.path }, 'segment closed but not recorded in the ledger');
-      }
-    });
+    recorder.on('segment', (segment) => void uplink.segmentClosed(segment));
     recorder.on('encoder-fallback', (fallback) => publishEvent({ type: 'encoder-fallback', ...fallback }));
     recorder.on('source', (cameraId, event) =>
       publishEvent(event.type === 'source-lost' ? { type: 'slate-on', cameraId, reason: event.reason } : { type: 'slate-off', cameraId, lostMs: event.lostMs }),
@@ -167,7 +167,7 @@ export async function runAgent(configFile: string): Promise<number> {
     steps.push({ name: 'discovery', stop: () => discovery.stop() });
 
     const health = new HealthReporter(
-      { boxId: config.boxId, bootId, spoolPath: config.paths.spool, pipelines: () => recorder.health(), cameras: () => monitor.health(), spool: () => ledger.stats() },
+      { boxId: config.boxId, bootId, spoolPath: config.paths.spool, pipelines: () => recorder.health(), cameras: () => monitor.health(), spool: () => uplink.health().spool, uplink: () => uplink.health().uplink },
       config.mqtt.healthIntervalSeconds * 1000,
       (report) => mqtt.publish('health', report),
     );

@@ -296,9 +296,59 @@ const recordingSchema = z
   .strictObject({
     enabled: z.boolean().default(true).meta({ description: 'Record the cameras into the spool.' }),
     segmentSeconds: integer(1, 60).default(2).meta({ description: 'Length of one media segment.' }),
+    eventId: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, { error: 'must be 1–128 letters, digits, ".", "_" or "-", starting with a letter or digit' })
+      .optional()
+      .meta({ description: 'Event id given to all footage when no schedule is in use (a fixed installation streaming one programme); the uplink puts it in object names and writes its event playlist.' }),
   })
   .prefault({})
   .meta({ description: 'Recording.' });
+
+const spoolSchema = z
+  .strictObject({
+    maxMegabytes: integer(64, 16 * 1024 * 1024).default(20 * 1024).meta({ description: 'The most the spool\'s segment files may take, in MiB. Above it files are released in the documented eviction order (docs/SPOOL.md).' }),
+    minFreeMegabytes: integer(0, 1024 * 1024).default(1024).meta({ description: 'Free disk the spool always leaves on its file system, in MiB; below it files are released even under maxMegabytes.' }),
+    keepUploadedMinutes: integer(0, 7 * 24 * 60).default(0).meta({ description: 'How long a segment stays on disk after the ingest acknowledged it, for local replays (0: deleted at once). Kept files are the first the quota releases.' }),
+  })
+  .prefault({})
+  .meta({ description: 'The spool: segment files waiting for the uplink, with a disk quota.' });
+
+const uplinkAuthSchema = z
+  .strictObject({
+    header: z
+      .string()
+      .regex(/^[A-Za-z0-9-]+$/, { error: 'must be an HTTP header name' })
+      .default('Authorization')
+      .meta({ description: 'Header that carries the credential on every PUT.' }),
+    ...secretFields('the ingest (the whole header value, e.g. "Bearer …"; or the {token} of urlTemplate)'),
+  })
+  .superRefine(oneSecretForm, evenWithSiblingIssues)
+  .meta({ description: 'Authentication to the ingest: a header, or the {token} of a URL template.' });
+
+const uplinkSchema = z
+  .strictObject({
+    url: urlWithScheme(['http', 'https'], 'must be an http:// or https:// URL', 'use uplink.auth').optional().meta({
+      description: 'Base URL of the HTTP ingest; segments go to {url}/{boxId}/{eventId}/{streamId}/{seq}.ts with PUT.',
+    }),
+    urlTemplate: z
+      .string()
+      .regex(/^https?:\/\/.*\{name\}/, { error: 'must be an http(s):// URL containing {name}' })
+      .optional()
+      .meta({ description: 'Instead of url: an object URL with {boxId}, {eventId}, {streamId}, {name} and optionally {token} (replaced by the auth secret), for presigned-style ingests.' }),
+    auth: uplinkAuthSchema.optional(),
+    caFile: z.string().min(1).optional().meta({ description: 'PEM file of the CA that signs an https ingest (a private CA); the system CAs otherwise.' }),
+    concurrency: integer(1, 8).default(2).meta({ description: 'Uploads in flight at once (one while the link is offline).' }),
+    backfillShare: z.number().gt(0).max(1).default(0.9).meta({ description: 'Share of the measured link the backfill of missed segments may use; the rest is headroom for the live edge.' }),
+    requestTimeoutSeconds: integer(2, 300).default(20).meta({ description: 'An upload with no byte moving for this long fails (a slow link is not a dead one).' }),
+    livePlaylistSegments: integer(3, 60).default(6).meta({ description: 'Segments listed in the live HLS playlist.' }),
+    uploadOutsideEvents: z.boolean().default(true).meta({ description: 'Upload footage recorded outside any scheduled event (under the event id "unscheduled").' }),
+  })
+  .superRefine((value, ctx) => {
+    if ((value.url === undefined) === (value.urlTemplate === undefined)) ctx.addIssue({ code: 'custom', path: ['url'], message: 'give exactly one of url and urlTemplate' });
+  })
+  .optional()
+  .meta({ description: 'Store-and-forward upload of the spool to an HTTP(S) ingest. Without it the box records into the spool only.' });
 
 /** The shape of the file, before derived defaults. Exported for the JSON Schema (input side). */
 export const configObjectSchema = z.strictObject({
@@ -316,6 +366,8 @@ export const configObjectSchema = z.strictObject({
   discovery: discoverySchema,
   cameraHealth: cameraHealthSchema,
   recording: recordingSchema,
+  spool: spoolSchema,
+  uplink: uplinkSchema,
 });
 
 /** The full schema: the file's shape plus the defaults that depend on other keys. */

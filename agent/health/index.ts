@@ -14,7 +14,8 @@ export interface HealthSources {
   spoolPath: string;
   pipelines: () => PipelineHealth[];
   cameras: () => CameraHealthReport[];
-  spool: () => { segments: number; bytes: number };
+  spool: () => HealthPayload['spool'];
+  uplink: () => HealthPayload['uplink'];
 }
 
 export class HealthReporter {
@@ -53,6 +54,7 @@ export class HealthReporter {
       memory: sample?.memory ?? { totalBytes: 0, usedBytes: 0, agentRssBytes: process.memoryUsage.rss() },
       disk: sample?.disk ?? { spoolPath: this.sources.spoolPath, totalBytes: 0, freeBytes: 0 },
       spool: this.sources.spool(),
+      uplink: this.sources.uplink(),
       cameras: this.sources.cameras().map((c) => ({ cameraId: c.cameraId, quality: c.quality, reasons: c.reasons, describe: c.describe })),
       pipelines: this.sources.pipelines().map((p) => ({
         streamId: p.streamId,

@@ -74,5 +74,35 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE segments ADD COLUMN gap_before_ms INTEGER NOT NULL DEFAULT 0;
     `,
   },
+  {
+    version: 4,
+    name: 'spool ledger',
+    sql: `
+      -- The uplink's side of a segment (issue 5). state: pending (on disk, not yet acknowledged by the
+      -- ingest) → uploaded (acknowledged, file kept for local replay) → done (acknowledged, file deleted);
+      -- or evicted (deleted by the quota before it was acknowledged) / lost (file missing at start).
+      ALTER TABLE segments ADD COLUMN event_id    TEXT;              -- NULL: footage outside any event
+      ALTER TABLE segments ADD COLUMN sha256      TEXT;              -- hex, of the file as closed
+      ALTER TABLE segments ADD COLUMN attempts    INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE segments ADD COLUMN priority    INTEGER NOT NULL DEFAULT 0;   -- higher is kept longer by the quota
+      ALTER TABLE segments ADD COLUMN uploaded_at TEXT;
+      ALTER TABLE segments ADD COLUMN last_error  TEXT;
+      ALTER TABLE segments ADD COLUMN adopted     INTEGER NOT NULL DEFAULT 0;   -- 1: found on disk without a row (after a crash)
+      UPDATE segments SET state = 'pending' WHERE state = 'closed';
+      CREATE INDEX segments_by_event ON segments (event_id, stream_id, seq);
+
+      -- A row per outgoing message (the durable outbox of the fleet telemetry): written before it is sent,
+      -- deleted when the broker acknowledged it, replayed in id order after a reconnect or a restart.
+      CREATE TABLE outbox (
+        id         INTEGER PRIMARY KEY,
+        topic      TEXT    NOT NULL,
+        payload    TEXT    NOT NULL,
+        qos        INTEGER NOT NULL DEFAULT 1,
+        retain     INTEGER NOT NULL DEFAULT 0,
+        kind       TEXT    NOT NULL,         -- 'event' | 'health' | ... (thinning drops health first)
+        created_at TEXT    NOT NULL
+      ) STRICT;
+    `,
+  },
 ];
 

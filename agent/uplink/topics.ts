@@ -2,6 +2,8 @@
  * The box's MQTT contract, declared once (STYLE 5): every topic under `{prefix}/{boxId}/` and its payload
  * type. Publishers use these helpers; the telemetry issue adds JSON Schemas and the AsyncAPI document.
  */
+import type { SpoolStats } from './spool.ts';
+import type { UplinkHealth } from './uploader.ts';
 
 export interface StatusPayload {
   state: 'online' | 'offline';
@@ -25,7 +27,9 @@ export interface HealthPayload {
   cpu: { loadPercent: number; load1: number; cores: number; temperatureC: number | null };
   memory: { totalBytes: number; usedBytes: number; agentRssBytes: number };
   disk: { spoolPath: string; totalBytes: number; freeBytes: number };
-  spool: { segments: number; bytes: number };
+  spool: SpoolStats;
+  /** null when no ingest is configured. */
+  uplink: UplinkHealth | null;
   cameras: Array<{
     cameraId: string;
     quality: string;

@@ -1,0 +1,372 @@
+/**
+ * The segment uploader: store-and-forward from the spool to an HTTP(S) ingest (DESIGN decision 4).
+ *
+ * - Deterministic names `{base}/{boxId}/{eventId}/{streamId}/{seq}.ts` (or a URL template): a retry PUTs
+ *   the same object again, so a crash between the ingest's 2xx and the ledger update costs one duplicate
+ *   PUT of the same bytes, never a second copy. The 2xx is the acknowledgement; only then is the file
+ *   released (spool.markUploaded).
+ * - Live first: whenever a slot frees, the newest pending segment of a stream (the live edge) goes before
+ *   anything else. Backfill takes what is left, oldest first, and is paced to `backfillShare` of the link
+ *   (after a backfill upload that took t, the next one waits t × (1/share − 1)), which keeps headroom so a
+ *   new live segment never queues behind a burst of backlog.
+ * - Link state online / degraded / offline: two failures in a row without an answer → offline, retried with
+ *   jittered exponential backoff (one probe at a time); answers but the live edge lags more than two segment
+ *   durations, or the ingest refuses (4xx) → degraded. Changes are emitted (and published as events).
+ * - After each acknowledgement the stream's live playlist and event playlist are PUT beside the segments.
+ */
+import { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
+import { errorMessage } from '../lib/errors.ts';
+import { HttpPutClient, HttpPutError, type PutTarget } from './http-put.ts';
+import { EVENT_PLAYLIST, LIVE_PLAYLIST, eventPlaylist, livePlaylist, segmentObjectName } from './playlists.ts';
+import type { SegmentRow, Spool } from './spool.ts';
+
+export type UplinkState = 'online' | 'degraded' | 'offline';
+
+/** Segments recorded outside any event are uploaded under this event id. */
+export const UNSCHEDULED_EVENT = 'unscheduled';
+
+export interface UploaderOptions {
+  spool: Spool;
+  boxId: string;
+  /** `https://ingest.example/venues` → `{base}/{boxId}/{eventId}/{streamId}/{name}`. */
+  baseUrl?: string | undefined;
+  /** Instead of baseUrl: a URL with {boxId} {eventId} {streamId} {name} and optionally {token} (a presigned-style URL). */
+  urlTemplate?: string | undefined;
+  /** Replaces {token} in urlTemplate (a secret: registered with the redactor by the config loader). */
+  token?: string | undefined;
+  target: PutTarget;
+  segmentSeconds: number;
+  /** Uploads in flight at once (one when offline). */
+  concurrency: number;
+  /** Share of the measured link the backfill may use (0–1]. */
+  backfillShare: number;
+  livePlaylistSegments: number;
+  uploadOutsideEvents: boolean;
+  runningEvents: () => ReadonlySet<string>;
+  backoff?: { initialMs: number; maxMs: number } | undefined;
+  log: Logger;
+}
+
+export interface UplinkHealth {
+  state: UplinkState;
+  reason: string | null;
+  /** Measured upload throughput (moving average over recent segment uploads), kbit/s; null before the first. */
+  throughputKbps: number | null;
+  uploaded: number;
+  uploadedBytes: number;
+  failures: number;
+  lastError: string | null;
+  /** How far the newest acknowledged segment trails the newest recorded one, ms (worst stream). */
+  liveLagMs: number;
+}
+
+export interface UploaderEvents {
+  state: [{ state: UplinkState; previous: UplinkState; reason: string | null }];
+  uploaded: [{ row: SegmentRow; live: boolean; elapsedMs: number }];
+  playlist: [{ eventId: string; streamId: string; name: string; complete?: boolean }];
+}
+
+interface Job {
+  row: SegmentRow;
+  live: boolean;
+}
+
+/** Throughput samples below this size are latency, not bandwidth. */
+const MIN_SAMPLE_BYTES = 32 * 1024;
+
+export class SegmentUploader extends EventEmitter<UploaderEvents> {
+  private readonly client: HttpPutClient;
+  private readonly inFlight = new Set<number>();
+  /** Per segment: not retried before (after a failure of that segment). */
+  private readonly notBefore = new Map<number, number>();
+  private state: UplinkState = 'offline';
+  private reason: string | null = 'no upload yet';
+  private failuresInARow = 0;
+  private retryAt = 0;
+  private backfillAt = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private tick: NodeJS.Timeout | undefined;
+  private stopped = true;
+  private throughputBps: number | undefined;
+  private uploaded = 0;
+  private uploadedBytes = 0;
+  private failures = 0;
+  private lastError: string | null = null;
+  /** Playlists to (re)write, by `eventId/streamId`; one writer per key at a time. */
+  private readonly dirtyPlaylists = new Map<string, { eventId: string | null; streamId: string }>();
+  private readonly writingPlaylists = new Set<string>();
+  private readonly liveFloor = new Map<string, number>();
+  private readonly idle = new Set<() => void>();
+
+  constructor(private readonly options: UploaderOptions) {
+    super();
+    if (options.baseUrl === undefined && options.urlTemplate === undefined) throw new Error('the uploader needs baseUrl or urlTemplate');
+    this.client = new HttpPutClient(options.target);
+  }
+
+  start(): void {
+    this.stopped = false;
+    // Re-check state and pacing once per segment even when nothing else happens.
+    this.tick = setInterval(() => {
+      this.updateLag();
+      this.pump();
+    }, this.options.segmentSeconds * 1000);
+    this.tick.unref();
+    // Playlists of events that ended while the agent was down are completed after a restart.
+    for (const key of this.eventsWithRows()) this.dirtyPlaylists.set(`${key.eventId}/${key.streamId}`, key);
+    this.pump();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.tick);
+    clearTimeout(this.timer);
+    if (this.inFlight.size > 0) await new Promise<void>((resolve) => this.idle.add(resolve));
+    this.client.close();
+  }
+
+  /** A new segment is in the spool (or an event ended): look for work now. */
+  wake(): void {
+    this.pump();
+  }
+
+  health(): UplinkHealth {
+    return {
+      state: this.state,
+      reason: this.reason,
+      throughputKbps: this.throughputBps === undefined ? null : Math.round((this.throughputBps * 8) / 1000),
+      uploaded: this.uploaded,
+      uploadedBytes: this.uploadedBytes,
+      failures: this.failures,
+      lastError: this.lastError,
+      liveLagMs: this.liveLagMs(),
+    };
+  }
+
+  /** Resolves when nothing is pending or in flight (tests, the demo's report). */
+  async drained(): Promise<void> {
+    while (this.options.spool.pending().some((r) => this.uploadable(r)) || this.inFlight.size > 0 || this.dirtyPlaylists.size > 0 || this.writingPlaylists.size > 0) {
+      await new Promise<void>((resolve) => {
+        this.idle.add(resolve);
+        setTimeout(resolve, 500).unref();
+      });
+    }
+  }
+
+  objectUrl(eventId: string | null, streamId: string, name: string): string {
+    const values: Record<string, string> = { boxId: this.options.boxId, eventId: eventId ?? UNSCHEDULED_EVENT, streamId, name, token: this.options.token ?? '' };
+    if (this.options.urlTemplate !== undefined) {
+      return this.options.urlTemplate.replace(/\{(boxId|eventId|streamId|name|token)\}/g, (_, key: string) => encodeURIComponent(values[key]!));
+    }
+    const base = this.options.baseUrl!.replace(/\/+$/, '');
+    return `${base}/${[values['boxId']!, values['eventId']!, streamId, name].map(encodeURIComponent).join('/')}`;
+  }
+
+  private uploadable(row: SegmentRow): boolean {
+    return row.event_id !== null || this.options.uploadOutsideEvents;
+  }
+
+  private slots(): number {
+    return this.state === 'offline' ? 1 : this.options.concurrency;
+  }
+
+  private pump(): void {
+    if (this.stopped) return;
+    clearTimeout(this.timer);
+    const now = Date.now();
+    let wakeAt = Number.POSITIVE_INFINITY;
+    while (this.inFlight.size < this.slots()) {
+      if (now < this.retryAt) {
+        wakeAt = Math.min(wakeAt, this.retryAt);
+        break;
+      }
+      const job = this.nextJob(now);
+      if (job === undefined) break;
+      if ('wakeAt' in job) {
+        wakeAt = Math.min(wakeAt, job.wakeAt);
+        break;
+      }
+      this.inFlight.add(job.row.id);
+      void this.upload(job);
+    }
+    this.writePlaylists();
+    if (Number.isFinite(wakeAt)) {
+      this.timer = setTimeout(() => this.pump(), Math.max(10, wakeAt - now));
+      this.timer.unref();
+    }
+    if (this.inFlight.size === 0) this.notifyIdle();
+  }
+
+  private nextJob(now: number): Job | { wakeAt: number } | undefined {
+    const candidates = this.options.spool.pending().filter((r) => this.uploadable(r) && !this.inFlight.has(r.id));
+    if (candidates.length === 0) return undefined;
+    let earliest = Number.POSITIVE_INFINITY;
+    const ready = candidates.filter((r) => {
+      const at = this.notBefore.get(r.id) ?? 0;
+      if (at > now) earliest = Math.min(earliest, at);
+      return at <= now;
+    });
+    const edge = new Set(this.options.spool.liveEdge().map((r) => r.id));
+    // Live first: the newest segment of each stream, newest of all first.
+    const live = ready.filter((r) => edge.has(r.id)).sort((a, b) => Date.parse(b.start_time) - Date.parse(a.start_time))[0];
+    if (live) return { row: live, live: true };
+    const backfill = ready.find((r) => !edge.has(r.id));
+    if (!backfill) return Number.isFinite(earliest) ? { wakeAt: earliest } : undefined;
+    if (now < this.backfillAt) return { wakeAt: this.backfillAt };
+    return { row: backfill, live: false };
+  }
+
+  private async upload(job: Job): Promise<void> {
+    const { row } = job;
+    const name = segmentObjectName(row.seq);
+    const url = this.objectUrl(row.event_id, row.stream_id, name);
+    try {
+      const headers: Record<string, string> = { 'content-type': 'video/mp2t' };
+      if (row.sha256) headers['x-checksum-sha256'] = row.sha256;
+      const result = await this.client.put(url, { file: row.path, bytes: row.bytes }, headers);
+      if (result.status < 200 || result.status > 299) throw new HttpPutError(`the ingest answered HTTP ${result.status}`, `HTTP ${result.status}`, result.status);
+      await this.options.spool.markUploaded(row);
+      this.notBefore.delete(row.id);
+      this.uploaded += 1;
+      this.uploadedBytes += row.bytes;
+      if (row.bytes >= MIN_SAMPLE_BYTES && result.elapsedMs > 0) {
+        const sample = row.bytes / (result.elapsedMs / 1000);
+        this.throughputBps = this.throughputBps === undefined ? sample : 0.7 * this.throughputBps + 0.3 * sample;
+      }
+      if (!job.live) {
+        const share = Math.min(1, Math.max(0.05, this.options.backfillShare));
+        this.backfillAt = Date.now() + result.elapsedMs * (1 / share - 1);
+      }
+      this.onSuccess();
+      this.dirtyPlaylists.set(`${row.event_id}/${row.stream_id}`, { eventId: row.event_id, streamId: row.stream_id });
+      this.emit('uploaded', { row, live: job.live, elapsedMs: Math.round(result.elapsedMs) });
+    } catch (err) {
+      const message = errorMessage(err);
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+        // The file went away under us (evicted by the quota in the meantime): the spool knows; nothing to send.
+        this.options.log.warn({ stream: row.stream_id, seq: row.seq }, 'segment file gone before upload');
+      } else {
+        this.options.spool.markFailed(row, message);
+        this.onFailure(err, row);
+      }
+    } finally {
+      this.inFlight.delete(row.id);
+      this.pump();
+    }
+  }
+
+  private onSuccess(): void {
+    this.failuresInARow = 0;
+    this.retryAt = 0;
+    const lag = this.liveLagMs();
+    const lagging = lag > 2 * this.options.segmentSeconds * 1000;
+    this.setState(lagging ? 'degraded' : 'online', lagging ? `the live edge trails by ${(lag / 1000).toFixed(1)} s` : null);
+  }
+
+  private onFailure(err: unknown, row: SegmentRow): void {
+    this.failures += 1;
+    this.failuresInARow += 1;
+    const message = errorMessage(err);
+    this.lastError = message;
+    const status = err instanceof HttpPutError ? err.status : undefined;
+    const { initialMs, maxMs } = this.options.backoff ?? { initialMs: 1000, maxMs: 30_000 };
+    const delay = Math.min(maxMs, initialMs * 2 ** Math.min(this.failuresInARow - 1, 16));
+    // Full jitter on half the delay: boxes that lost the same uplink do not come back in lockstep.
+    const jittered = delay / 2 + Math.random() * (delay / 2);
+    this.options.log.warn({ stream: row.stream_id, seq: row.seq, err: message, retryInMs: Math.round(jittered) }, 'segment upload failed');
+    if (status !== undefined && status >= 400 && status < 500 && status !== 408 && status !== 429) {
+      // The ingest answers but refuses this request (auth, path, size): the link is up; this segment waits.
+      this.notBefore.set(row.id, Date.now() + jittered);
+      this.setState('degraded', `the ingest refuses uploads: HTTP ${status}`);
+      return;
+    }
+    this.retryAt = Date.now() + jittered;
+    if (this.failuresInARow >= 2) this.setState('offline', message);
+    else if (this.state === 'online') this.setState('degraded', message);
+  }
+
+  private setState(state: UplinkState, reason: string | null): void {
+    const previous = this.state;
+    this.reason = reason;
+    if (state === previous) return;
+    this.state = state;
+    this.options.log.info({ state, previous, reason }, 'uplink state');
+    this.emit('state', { state, previous, reason });
+  }
+
+  /** Re-grades online/degraded from the live lag (the timer calls it; uploads call onSuccess). */
+  private updateLag(): void {
+    if (this.state === 'offline') return;
+    const lag = this.liveLagMs();
+    const limit = 2 * this.options.segmentSeconds * 1000;
+    if (lag > limit) this.setState('degraded', `the live edge trails by ${(lag / 1000).toFixed(1)} s`);
+    else if (this.state === 'degraded' && this.reason?.startsWith('the live edge')) this.setState('online', null);
+  }
+
+  private liveLagMs(): number {
+    let worst = 0;
+    for (const edge of this.options.spool.liveEdge()) {
+      if (!this.uploadable(edge) || edge.state !== 'pending') continue;
+      // The edge is recorded but not acknowledged: it trails by its age since it closed.
+      worst = Math.max(worst, Date.now() - (Date.parse(edge.start_time) + edge.duration_ms));
+    }
+    return worst;
+  }
+
+  private eventsWithRows(): Array<{ eventId: string | null; streamId: string }> {
+    return this.options.spool.eventStreams().filter((k) => k.eventId !== null);
+  }
+
+  /** PUTs the playlists of every dirty (event, stream), one writer per key; a failure leaves it dirty. */
+  private writePlaylists(): void {
+    if (this.state === 'offline') return;
+    for (const [key, target] of this.dirtyPlaylists) {
+      if (this.writingPlaylists.has(key)) continue;
+      this.dirtyPlaylists.delete(key);
+      this.writingPlaylists.add(key);
+      void this.writePlaylist(target)
+        .catch((err: unknown) => {
+          this.options.log.warn({ key, err: errorMessage(err) }, 'playlist upload failed; retried with the next segment');
+          if (!this.dirtyPlaylists.has(key)) this.dirtyPlaylists.set(key, target);
+        })
+        .finally(() => {
+          this.writingPlaylists.delete(key);
+          if (this.dirtyPlaylists.has(key)) setTimeout(() => this.pump(), 1000).unref();
+          else if (this.inFlight.size === 0) this.notifyIdle();
+        });
+    }
+  }
+
+  private async writePlaylist({ eventId, streamId }: { eventId: string | null; streamId: string }): Promise<void> {
+    const rows = this.options.spool.eventSegments(eventId, streamId);
+    const key = `${eventId}/${streamId}`;
+    const put = async (name: string, text: string): Promise<void> => {
+      const result = await this.client.put(this.objectUrl(eventId, streamId, name), { data: Buffer.from(text) }, { 'content-type': 'application/vnd.apple.mpegurl', 'cache-control': 'no-cache' });
+      if (result.status < 200 || result.status > 299) throw new HttpPutError(`the ingest answered HTTP ${result.status}`, `HTTP ${result.status}`, result.status);
+    };
+    const live = livePlaylist(rows, this.options.livePlaylistSegments, this.liveFloor.get(key));
+    if (live) {
+      await put(LIVE_PLAYLIST, live.text);
+      this.liveFloor.set(key, live.firstSeq);
+      this.emit('playlist', { eventId: eventId ?? UNSCHEDULED_EVENT, streamId, name: LIVE_PLAYLIST });
+    }
+    // Footage outside events is a rolling recording, not a programme: it gets a live playlist only.
+    if (eventId === null) return;
+    const full = eventPlaylist(rows, this.options.runningEvents().has(eventId));
+    await put(EVENT_PLAYLIST, full.text);
+    this.emit('playlist', { eventId, streamId, name: EVENT_PLAYLIST, complete: full.complete });
+  }
+
+  /** An event ended: write its playlists again so they get their end. */
+  eventEnded(eventId: string): void {
+    for (const key of this.eventsWithRows()) if (key.eventId === eventId) this.dirtyPlaylists.set(`${key.eventId}/${key.streamId}`, key);
+    this.pump();
+  }
+
+  private notifyIdle(): void {
+    const waiting = [...this.idle];
+    this.idle.clear();
+    for (const resolve of waiting) resolve();
+  }
+}
