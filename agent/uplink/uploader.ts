@@ -240,6 +240,7 @@ export class SegmentUploader extends EventEmitter<UploaderEvents> {
       }
       this.onSuccess();
       this.dirtyPlaylists.set(`${row.event_id}/${row.stream_id}`, { eventId: row.event_id, streamId: row.stream_id });
+      this.options.log.debug({ stream: row.stream_id, seq: row.seq, live: job.live, elapsedMs: Math.round(result.elapsedMs) }, 'segment uploaded');
       this.emit('uploaded', { row, live: job.live, elapsedMs: Math.round(result.elapsedMs) });
     } catch (err) {
       const message = errorMessage(err);
