@@ -16,6 +16,7 @@ import type { CameraExpectations } from './cameras/camera-health.ts';
 import { recordedCameras, withAudioTrack } from './cameras/index.ts';
 import { CameraRegistry } from './cameras/registry.ts';
 import { UplinkService } from './uplink/index.ts';
+import { BitrateAdaptation } from './uplink/adaptation.ts';
 import { MqttLink } from './uplink/mqtt-link.ts';
 import { HealthReporter } from './health/index.ts';
 import { createSdNotify } from './lib/sd-notify.ts';
@@ -120,6 +121,22 @@ export async function runAgent(configFile: string): Promise<number> {
     );
     recorder.start();
     steps.push({ name: 'recorder', stop: () => recorder.stop() });
+
+    // The uplink cannot carry the live streams: transcoded ones are lowered, and raised again later.
+    const adaptation = new BitrateAdaptation({
+      segmentSeconds: config.recording.segmentSeconds,
+      log: logger('uplink'),
+      uplink: () => uplink.health().uplink,
+      streams: () =>
+        recorder.health().map((p) => {
+          const configured = config.cameras.find((c) => c.id === p.streamId)?.transcode?.bitrateKbps;
+          const supervisor = recorder.supervisor(p.streamId);
+          return { streamId: p.streamId, configuredKbps: configured, measuredKbps: p.bitrateKbps, setBitrate: configured !== undefined && supervisor ? (kbps: number) => supervisor.setBitrate(kbps) : undefined };
+        }),
+    });
+    adaptation.on('adapted', (change) => publishEvent({ type: 'bitrate-adapted', ...change }));
+    if (config.uplink) adaptation.start();
+    steps.push({ name: 'adaptation', stop: () => adaptation.stop() });
 
     const monitor = new CameraMonitor({
       intervalMs: config.cameraHealth.probeIntervalSeconds * 1000,

@@ -146,14 +146,18 @@ export class Spool extends EventEmitter<SpoolEvents> {
     const previousEnd = previous ? Date.parse(previous.start_time) + previous.duration_ms : undefined;
     const gap = previousEnd === undefined ? 0 : Date.parse(s.startTime) - previousEnd;
     const gapBeforeMs = gap > GAP_TOLERANCE_MS ? Math.round(gap) : 0;
-    return db
+    // all(), not get(): get() stops after the first RETURNING row and better-sqlite3 12 drops the error of the
+    // commit that follows, so on a full disk (SQLITE_FULL) the row came back but was rolled back (measured on a
+    // full tmpfs: no row, no error, and the retry list never saw it). all() runs the statement to its end.
+    const [row] = db
       .prepare(
         `INSERT INTO segments (stream_id, seq, path, start_time, duration_ms, bytes, gap_before_ms, event_id, sha256, priority, state, adopted)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)
          ON CONFLICT (stream_id, seq) DO UPDATE SET path = excluded.path, duration_ms = excluded.duration_ms, bytes = excluded.bytes, sha256 = excluded.sha256
          RETURNING *`,
       )
-      .get(s.streamId, s.seq, s.path, s.startTime, s.durationMs, s.bytes, gapBeforeMs, s.eventId, s.sha256, s.eventId === null ? 0 : 1, s.adopted ? 1 : 0) as SegmentRow;
+      .all(s.streamId, s.seq, s.path, s.startTime, s.durationMs, s.bytes, gapBeforeMs, s.eventId, s.sha256, s.eventId === null ? 0 : 1, s.adopted ? 1 : 0) as SegmentRow[];
+    return row!;
   }
 
   lastSeq(streamId: string): number | undefined {
@@ -178,6 +182,13 @@ export class Spool extends EventEmitter<SpoolEvents> {
   /** Every (event, stream) pair with segments in the ledger. */
   eventStreams(): Array<{ eventId: string | null; streamId: string }> {
     return (this.store.db.prepare('SELECT DISTINCT event_id, stream_id FROM segments ORDER BY event_id, stream_id').all() as Array<{ event_id: string | null; stream_id: string }>).map((r) => ({ eventId: r.event_id, streamId: r.stream_id }));
+  }
+
+  /** The newest acknowledged segment of each stream (the ingest's live edge). */
+  newestAcknowledged(): SegmentRow[] {
+    return this.store.db
+      .prepare("SELECT s.* FROM segments s JOIN (SELECT stream_id, max(seq) AS seq FROM segments WHERE state IN ('uploaded', 'done') GROUP BY stream_id) m USING (stream_id, seq)")
+      .all() as SegmentRow[];
   }
 
   /** The newest segment of each stream (the live edge). */
@@ -221,12 +232,16 @@ export class Spool extends EventEmitter<SpoolEvents> {
     for (const row of owning) {
       const exists = await stat(row.path).then((st) => st.isFile(), () => false);
       if (exists) continue;
-      db.prepare("UPDATE segments SET state = 'lost', last_error = 'file missing at start' WHERE id = ?").run(row.id);
-      if (row.state === 'pending') {
-        this.store.increment('spool.lost');
-        report.lost.push({ streamId: row.stream_id, seq: row.seq, eventId: row.event_id });
-        this.emit('lost', { streamId: row.stream_id, seq: row.seq, eventId: row.event_id, reason: 'file missing at start' });
+      if (row.state === 'uploaded') {
+        // Acknowledged: the footage is at the ingest, only the replay copy is gone. Not lost (a lost row
+        // would drop an uploaded segment from the event playlist as a discontinuity).
+        db.prepare("UPDATE segments SET state = 'done' WHERE id = ?").run(row.id);
+        continue;
       }
+      db.prepare("UPDATE segments SET state = 'lost', last_error = 'file missing at start' WHERE id = ?").run(row.id);
+      this.store.increment('spool.lost');
+      report.lost.push({ streamId: row.stream_id, seq: row.seq, eventId: row.event_id });
+      this.emit('lost', { streamId: row.stream_id, seq: row.seq, eventId: row.event_id, reason: 'file missing at start' });
     }
     const known = new Set((db.prepare("SELECT path FROM segments WHERE state IN ('pending', 'uploaded')").all() as Array<{ path: string }>).map((r) => r.path));
     const doneRows = db.prepare("SELECT path FROM segments WHERE state IN ('done', 'evicted', 'lost') AND stream_id = ? AND seq = ?");
@@ -270,10 +285,14 @@ export class Spool extends EventEmitter<SpoolEvents> {
     }
     const span = await tsPtsSpanMs(path);
     if (span === undefined) throw new Error('no timestamps in the file');
-    // The file's last write is its end; its start is that minus what it holds.
-    const end = (await stat(path)).mtimeMs;
+    // The file's last write is its end; its start is that minus what it holds. The mtime from before the
+    // truncation: truncating sets it to now, which would hide the gap of the agent's downtime.
+    const end = st.mtimeMs;
     const durationMs = Math.max(0, Math.round(span));
-    return this.insert({ streamId, seq, path, startTime: new Date(end - durationMs).toISOString(), durationMs, bytes: whole, sha256: await sha256File(path), eventId: null, adopted: true });
+    // The segment written when the agent died belongs with the one before it: its event, not "outside any event"
+    // (which would upload it under another name, leave it out of the event playlist and evict it first).
+    const previous = this.store.db.prepare('SELECT event_id FROM segments WHERE stream_id = ? AND seq < ? ORDER BY seq DESC LIMIT 1').get(streamId, seq) as { event_id: string | null } | undefined;
+    return this.insert({ streamId, seq, path, startTime: new Date(end - durationMs).toISOString(), durationMs, bytes: whole, sha256: await sha256File(path), eventId: previous?.event_id ?? null, adopted: true });
   }
 
   /** Bytes of the files the spool owns. */

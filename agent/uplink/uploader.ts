@@ -305,12 +305,20 @@ export class SegmentUploader extends EventEmitter<UploaderEvents> {
     else if (this.state === 'degraded' && this.reason?.startsWith('the live edge')) this.setState('online', null);
   }
 
+  /**
+   * How far the ingest's live edge trails the box's, per stream, worst of all: while the newest recorded
+   * segment waits, the time since the end of the newest acknowledged one (at rest: about one segment,
+   * the time to close the next one and send it); 0 when the newest is acknowledged.
+   */
   private liveLagMs(): number {
+    const acknowledged = new Map(this.options.spool.newestAcknowledged().map((r) => [r.stream_id, r]));
     let worst = 0;
+    const now = Date.now();
     for (const edge of this.options.spool.liveEdge()) {
       if (!this.uploadable(edge) || edge.state !== 'pending') continue;
-      // The edge is recorded but not acknowledged: it trails by its age since it closed.
-      worst = Math.max(worst, Date.now() - (Date.parse(edge.start_time) + edge.duration_ms));
+      const acked = acknowledged.get(edge.stream_id);
+      const since = acked ? Date.parse(acked.start_time) + acked.duration_ms : Date.parse(edge.start_time);
+      worst = Math.max(worst, now - since);
     }
     return worst;
   }
