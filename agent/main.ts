@@ -18,6 +18,7 @@ import { CameraRegistry } from './cameras/registry.ts';
 import { UplinkService } from './uplink/index.ts';
 import { BitrateAdaptation } from './uplink/adaptation.ts';
 import { MqttLink } from './uplink/mqtt-link.ts';
+import { Outbox } from './uplink/outbox.ts';
 import { HealthReporter } from './health/index.ts';
 import { createSdNotify } from './lib/sd-notify.ts';
 import { logger, setLogLevel, getLogLevel } from './lib/log.ts';
@@ -75,11 +76,14 @@ export async function runAgent(configFile: string): Promise<number> {
     log.info({ version: VERSION, boxId: config.boxId, bootId, bootCount, database: store.path, migrated: store.appliedMigrations }, 'venuebox agent starting');
 
 
+    // What the box says while the broker is away waits in SQLite and is replayed in order (DESIGN decision 5).
+    const outbox = new Outbox(store);
     const mqtt = new MqttLink({
       ...config.mqtt,
       boxId: config.boxId,
       log: logger('mqtt'),
       birth: () => ({ boxId: config.boxId, bootId, bootCount, version: VERSION, cameras: config.cameras.map((c) => c.id) }),
+      outbox,
     });
     mqtt.start();
     steps.push({ name: 'mqtt', stop: () => mqtt.stop() });
@@ -116,6 +120,7 @@ export async function runAgent(configFile: string): Promise<number> {
     });
     recorder.on('segment', (segment) => void uplink.segmentClosed(segment));
     recorder.on('encoder-fallback', (fallback) => publishEvent({ type: 'encoder-fallback', ...fallback }));
+    recorder.on('live', ({ type, ...live }) => publishEvent({ type: `live-${type}`, ...live }));
     recorder.on('source', (cameraId, event) =>
       publishEvent(event.type === 'source-lost' ? { type: 'slate-on', cameraId, reason: event.reason } : { type: 'slate-off', cameraId, lostMs: event.lostMs }),
     );
@@ -184,7 +189,7 @@ export async function runAgent(configFile: string): Promise<number> {
     steps.push({ name: 'discovery', stop: () => discovery.stop() });
 
     const health = new HealthReporter(
-      { boxId: config.boxId, bootId, spoolPath: config.paths.spool, pipelines: () => recorder.health(), cameras: () => monitor.health(), spool: () => uplink.health().spool, uplink: () => uplink.health().uplink },
+      { boxId: config.boxId, bootId, spoolPath: config.paths.spool, pipelines: () => recorder.health(), cameras: () => monitor.health(), spool: () => uplink.health().spool, uplink: () => uplink.health().uplink, outbox: () => outbox.stats() },
       config.mqtt.healthIntervalSeconds * 1000,
       (report) => mqtt.publish('health', report),
     );

@@ -16,6 +16,7 @@ export interface HealthSources {
   cameras: () => CameraHealthReport[];
   spool: () => HealthPayload['spool'];
   uplink: () => HealthPayload['uplink'];
+  outbox: () => HealthPayload['outbox'];
 }
 
 export class HealthReporter {
@@ -55,6 +56,7 @@ export class HealthReporter {
       disk: sample?.disk ?? { spoolPath: this.sources.spoolPath, totalBytes: 0, freeBytes: 0 },
       spool: this.sources.spool(),
       uplink: this.sources.uplink(),
+      outbox: this.sources.outbox(),
       cameras: this.sources.cameras().map((c) => ({ cameraId: c.cameraId, quality: c.quality, reasons: c.reasons, describe: c.describe })),
       pipelines: this.sources.pipelines().map((p) => ({
         streamId: p.streamId,

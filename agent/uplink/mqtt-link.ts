@@ -4,14 +4,32 @@
  * keepalive when the link dies silently (STACK-NOTES). On every (re)connect the birth `online` is published
  * again, since a will may have replaced it in between. A clean stop publishes `offline / shutdown` itself.
  *
- * While the broker is unreachable, health samples are dropped and counted, never queued in memory without
- * bound; the durable SQLite outbox arrives with the telemetry issue.
+ * Events and health go through the durable SQLite outbox (agent/uplink/outbox.ts) when one is given: a
+ * row before sending, deleted on the broker's PUBACK, replayed in order after a reconnect or a restart
+ * with `historical: true` (anything created before the current connection). A window of unacknowledged
+ * messages is handed to mqtt.js at a time. The outbox is the only source of resends: mqtt.js's own
+ * in-memory store of unacknowledged packets is not replayed after a reconnect (measured: with it, messages
+ * written to a socket that was being reset were neither acknowledged nor resent), so after a connection
+ * closes, every row still in the outbox goes again from the oldest — at least once, in order. Retained topics (status, camera states) are not replayed: the latest value per
+ * topic is kept and published on connect — a retained topic is a state, not a history.
  */
-import mqtt, { type MqttClient } from 'mqtt';
+import mqtt, { Store, type MqttClient } from 'mqtt';
+import { Readable } from 'node:stream';
 import { errorMessage } from '../lib/errors.ts';
 import { redact } from '../lib/redact.ts';
 import type { Logger } from '../lib/log.ts';
 import { RETAINED, topicOf, type StatusPayload, type TopicMap, type TopicName } from './topics.ts';
+import type { Outbox } from './outbox.ts';
+
+/** Messages handed to mqtt.js and not yet acknowledged, at most. */
+const WINDOW = 64;
+
+/** mqtt.js's packet store, minus its replay after a reconnect: the outbox resends (see the module comment). */
+class NoReplayStore extends Store {
+  override createStream(): ReturnType<Store['createStream']> {
+    return Readable.from([]) as unknown as ReturnType<Store['createStream']>;
+  }
+}
 
 export interface MqttLinkOptions {
   url: string;
@@ -25,6 +43,8 @@ export interface MqttLinkOptions {
   /** The status published on every connect (birth). `state`/`ts` are filled in. */
   birth: () => Omit<StatusPayload, 'state' | 'ts'>;
   log: Logger;
+  /** Durable delivery of events and health; without it they are dropped (and counted) while offline. */
+  outbox?: Outbox | undefined;
 }
 
 export class MqttLink {
@@ -32,6 +52,15 @@ export class MqttLink {
   private dropped = 0;
   private connects = 0;
   private lastError: string | undefined;
+  /** Highest outbox id handed to mqtt.js by this process. */
+  private sentUpTo = 0;
+  private readonly unacked = new Set<number>();
+  private connectedAt = 0;
+  /** Retained topics published while disconnected: the latest payload of each, sent on connect. */
+  private readonly latestRetained = new Map<string, string>();
+  private replayed = 0;
+  /** Connection generation: acknowledgements from a closed connection are ignored. */
+  private generation = 0;
 
   constructor(private readonly options: MqttLinkOptions) {}
 
@@ -55,11 +84,22 @@ export class MqttLink {
       // Do not pile up publishes in memory while offline (bounded and visible: they are counted as dropped).
       queueQoSZero: false,
       will: { topic: this.topic('status'), payload: Buffer.from(JSON.stringify(will)), qos: 1, retain: true },
+      outgoingStore: new NoReplayStore(),
+    });
+    this.client.on('close', () => {
+      // Whatever was not acknowledged on that connection goes again, from the oldest, on the next one.
+      this.generation += 1;
+      this.unacked.clear();
+      this.sentUpTo = 0;
     });
     this.client.on('connect', () => {
       this.connects += 1;
       o.log.info({ url: o.url, connects: this.connects }, 'connected to the MQTT broker');
+      this.connectedAt = Date.now();
       this.publish('status', { ...o.birth(), state: 'online', ts: new Date().toISOString() });
+      for (const [topic, payload] of this.latestRetained) this.client?.publish(topic, payload, { qos: 1, retain: true });
+      this.latestRetained.clear();
+      this.pump();
     });
     this.client.on('error', (err) => {
       const message = errorMessage(err);
@@ -72,7 +112,21 @@ export class MqttLink {
   /** Publishes a payload on its typed topic, QoS 1; dropped (and counted) while disconnected. */
   publish<T extends TopicName>(name: T, payload: TopicMap[T], sub?: string): Promise<boolean> {
     const client = this.client;
+    const outbox = this.options.outbox;
+    if (outbox && (name === 'events' || name === 'health')) {
+      try {
+        outbox.add(this.topic(name, sub), redact(JSON.stringify(payload)), name === 'events' ? 'event' : 'health');
+      } catch (err) {
+        // The database is unwritable (disk full): the message cannot be kept; said once per message.
+        this.dropped += 1;
+        this.options.log.error({ topic: name, err: errorMessage(err) }, 'outbox write failed; message dropped');
+        return Promise.resolve(false);
+      }
+      this.pump();
+      return Promise.resolve(true);
+    }
     if (!client?.connected) {
+      if (RETAINED[name]) this.latestRetained.set(this.topic(name, sub), redact(JSON.stringify(payload)));
       this.dropped += 1;
       return Promise.resolve(false);
     }
@@ -89,8 +143,39 @@ export class MqttLink {
     });
   }
 
-  health(): { connected: boolean; connects: number; dropped: number; lastError: string | undefined } {
-    return { connected: this.connected, connects: this.connects, dropped: this.dropped, lastError: this.lastError };
+  /** Hands the oldest outbox rows to mqtt.js, up to the window; each is deleted on its PUBACK. */
+  private pump(): void {
+    const client = this.client;
+    const outbox = this.options.outbox;
+    if (!client?.connected || !outbox) return;
+    const room = WINDOW - this.unacked.size;
+    if (room <= 0) return;
+    for (const row of outbox.next(room, this.sentUpTo)) {
+      this.sentUpTo = row.id;
+      this.unacked.add(row.id);
+      const historical = Date.parse(row.created_at) < this.connectedAt;
+      let payload = row.payload;
+      if (historical) {
+        payload = JSON.stringify({ ...(JSON.parse(row.payload) as object), historical: true });
+        this.replayed += 1;
+      }
+      const generation = this.generation;
+      client.publish(row.topic, payload, { qos: 1, retain: false }, (err) => {
+        if (generation !== this.generation) return;
+        this.unacked.delete(row.id);
+        if (err) {
+          // Not acknowledged (the client is closing): it stays in the outbox and goes again next time.
+          this.sentUpTo = Math.min(this.sentUpTo, row.id - 1);
+          return;
+        }
+        outbox.acknowledged(row.id);
+        this.pump();
+      });
+    }
+  }
+
+  health(): { connected: boolean; connects: number; dropped: number; replayed: number; lastError: string | undefined } {
+    return { connected: this.connected, connects: this.connects, dropped: this.dropped, replayed: this.replayed, lastError: this.lastError };
   }
 
   /** Publishes `offline / shutdown` (so the will is not needed) and disconnects, bounded by `timeoutMs`. */

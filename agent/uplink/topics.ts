@@ -4,6 +4,7 @@
  */
 import type { SpoolStats } from './spool.ts';
 import type { UplinkHealth } from './uploader.ts';
+import type { OutboxStats } from './outbox.ts';
 
 export interface StatusPayload {
   state: 'online' | 'offline';
@@ -30,6 +31,8 @@ export interface HealthPayload {
   spool: SpoolStats;
   /** null when no ingest is configured. */
   uplink: UplinkHealth | null;
+  /** Messages waiting for the broker (durable outbox). */
+  outbox: OutboxStats;
   cameras: Array<{
     cameraId: string;
     quality: string;

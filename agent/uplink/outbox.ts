@@ -1,0 +1,97 @@
+/**
+ * The durable outbox (DESIGN decision 5): every event and health message is a row in SQLite before it is
+ * sent, and is deleted when the broker acknowledged it (QoS 1 PUBACK). A broker away for hours, or an
+ * agent restarted meanwhile, loses nothing: rows are replayed in id order — the order they happened in —
+ * after the next connect. Nothing waits in memory.
+ *
+ * Bounded: above `maxRows`, health samples are thinned first (every other one among the oldest, so the
+ * history gets sparser, not shorter), and only when no health sample is left do the oldest events go —
+ * each counted (`thinned`, `droppedEvents`) and reported in health.
+ */
+import type { Store } from '../store/index.ts';
+
+export type OutboxKind = 'event' | 'health';
+
+export interface OutboxRow {
+  id: number;
+  topic: string;
+  payload: string;
+  qos: number;
+  retain: number;
+  kind: OutboxKind;
+  created_at: string;
+}
+
+export interface OutboxStats {
+  queued: number;
+  oldestAgeSeconds: number | null;
+  thinnedHealth: number;
+  droppedEvents: number;
+}
+
+export class Outbox {
+  private readonly insert;
+  private readonly remove;
+
+  constructor(
+    private readonly store: Store,
+    private readonly maxRows = 50_000,
+  ) {
+    this.insert = store.db.prepare('INSERT INTO outbox (topic, payload, qos, retain, kind, created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id');
+    this.remove = store.db.prepare('DELETE FROM outbox WHERE id = ?');
+  }
+
+  add(topic: string, payload: string, kind: OutboxKind, createdAt = new Date()): number {
+    const { id } = this.insert.get(topic, payload, 1, 0, kind, createdAt.toISOString()) as { id: number };
+    if (id % 64 === 0 || this.size() > this.maxRows) this.bound();
+    return id;
+  }
+
+  /** The oldest rows not in `exclude`, in id order. */
+  next(limit: number, afterId = 0): OutboxRow[] {
+    return this.store.db.prepare('SELECT * FROM outbox WHERE id > ? ORDER BY id LIMIT ?').all(afterId, limit) as OutboxRow[];
+  }
+
+  acknowledged(id: number): void {
+    this.remove.run(id);
+  }
+
+  size(): number {
+    return (this.store.db.prepare('SELECT count(*) AS n FROM outbox').get() as { n: number }).n;
+  }
+
+  private bound(): void {
+    const db = this.store.db;
+    let excess = this.size() - this.maxRows;
+    while (excess > 0) {
+      // Every other health sample among the oldest (up to twice the excess of them).
+      const health = db.prepare("SELECT id FROM outbox WHERE kind = 'health' ORDER BY id LIMIT ?").all(excess * 2) as Array<{ id: number }>;
+      const thin = health.filter((_, i) => i % 2 === 1).map((r) => r.id);
+      if (thin.length === 0 && health.length > 0) thin.push(health[0]!.id);
+      if (thin.length > 0) {
+        db.transaction(() => {
+          for (const id of thin) this.remove.run(id);
+        })();
+        this.store.setMeta('outbox.thinnedHealth', String(Number(this.store.getMeta('outbox.thinnedHealth') ?? 0) + thin.length));
+        excess -= thin.length;
+        continue;
+      }
+      const oldest = db.prepare('SELECT id FROM outbox ORDER BY id LIMIT ?').all(excess) as Array<{ id: number }>;
+      db.transaction(() => {
+        for (const { id } of oldest) this.remove.run(id);
+      })();
+      this.store.setMeta('outbox.droppedEvents', String(Number(this.store.getMeta('outbox.droppedEvents') ?? 0) + oldest.length));
+      excess -= oldest.length;
+    }
+  }
+
+  stats(now = Date.now()): OutboxStats {
+    const row = this.store.db.prepare('SELECT count(*) AS n, min(created_at) AS oldest FROM outbox').get() as { n: number; oldest: string | null };
+    return {
+      queued: row.n,
+      oldestAgeSeconds: row.oldest === null ? null : Math.max(0, Math.round((now - Date.parse(row.oldest)) / 1000)),
+      thinnedHealth: Number(this.store.getMeta('outbox.thinnedHealth') ?? 0),
+      droppedEvents: Number(this.store.getMeta('outbox.droppedEvents') ?? 0),
+    };
+  }
+}
