@@ -5,6 +5,8 @@
  * (143 after SIGTERM, 130 after SIGINT, 1 on a fatal start error, 2 on a config error).
  */
 import { randomUUID } from 'node:crypto';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { loadConfig, ConfigError, type Config } from './config/index.ts';
 import { Store } from './store/index.ts';
@@ -19,12 +21,19 @@ import { UplinkService } from './uplink/index.ts';
 import { BitrateAdaptation } from './uplink/adaptation.ts';
 import { MqttLink } from './uplink/mqtt-link.ts';
 import { Outbox } from './uplink/outbox.ts';
+import { CommandRouter } from './uplink/commands.ts';
+import { createCommandHandlers } from './uplink/command-handlers.ts';
+import { checkPendingUpdate, confirmConfig, rollbackConfig, type PendingUpdate } from './config/config-update.ts';
 import { HealthReporter } from './health/index.ts';
 import { createSdNotify } from './lib/sd-notify.ts';
 import { logger, setLogLevel, getLogLevel } from './lib/log.ts';
 import { errorMessage, FatalStartError } from './lib/errors.ts';
 
 const STOP_DEADLINE_MS = 10_000;
+/** Exit code of a requested restart (EX_TEMPFAIL): systemd starts the agent again. */
+export const EXIT_RESTART = 75;
+/** Events after which a health report goes out at once (issue 6: "and at once when a state changes"). */
+const STATE_EVENTS = new Set(['camera-online', 'camera-offline', 'uplink-state', 'slate-on', 'slate-off', 'encoder-fallback', 'spool-eviction']);
 const log = logger('agent');
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -36,8 +45,23 @@ interface Step {
 
 export async function runAgent(configFile: string): Promise<number> {
   let config: Config;
+  // A config update on probation (update-config): this start counts; a crash loop rolls it back.
+  const probation = await checkPendingUpdate(configFile).catch((err: unknown) => {
+    log.error({ err: errorMessage(err) }, 'cannot read the pending config update; ignoring it');
+    return {} as Awaited<ReturnType<typeof checkPendingUpdate>>;
+  });
+  let rolledBack = probation.rolledBack;
   try {
-    config = await loadConfig(configFile);
+    try {
+      config = await loadConfig(configFile);
+    } catch (err) {
+      if (!(err instanceof ConfigError) || !probation.pending) throw err;
+      rolledBack = `the new config is refused at start: ${err.issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`;
+      await rollbackConfig(configFile);
+      probation.pending = undefined;
+      config = await loadConfig(configFile);
+    }
+    if (rolledBack) log.error({ reason: rolledBack }, 'config update rolled back to the previous config');
   } catch (err) {
     if (err instanceof ConfigError) {
       for (const issue of err.issues) process.stderr.write(`${issue.path}: ${issue.message}\n`);
@@ -58,15 +82,25 @@ export async function runAgent(configFile: string): Promise<number> {
   const sd = createSdNotify(process.env, { onError: (err: Error) => log.warn({ err: errorMessage(err) }, 'sd_notify failed') });
   const steps: Step[] = [];
   const bootId = randomUUID();
+  let hardwareProfile: string | null = null;
+  let router: CommandRouter | undefined;
 
-  let signalled: NodeJS.Signals | undefined;
-  const stopRequested = new Promise<NodeJS.Signals>((resolve) => {
+  let signalled: NodeJS.Signals | 'restart' | undefined;
+  let requestRestart: (reason: string) => void = () => undefined;
+  const stopRequested = new Promise<NodeJS.Signals | 'restart'>((resolve) => {
     for (const signal of ['SIGTERM', 'SIGINT'] as const) {
       process.once(signal, () => {
         signalled = signal;
         resolve(signal);
       });
     }
+    // A command (restart-agent, update-config) or a failed config probation: stop cleanly, exit 75, and
+    // systemd (Restart=always) starts the agent again.
+    requestRestart = (reason: string) => {
+      log.warn({ reason }, 'restarting the agent');
+      signalled ??= 'restart';
+      resolve('restart');
+    };
   });
 
   try {
@@ -82,14 +116,20 @@ export async function runAgent(configFile: string): Promise<number> {
       ...config.mqtt,
       boxId: config.boxId,
       log: logger('mqtt'),
-      birth: () => ({ boxId: config.boxId, bootId, bootCount, version: VERSION, cameras: config.cameras.map((c) => c.id) }),
+      birth: () => ({ boxId: config.boxId, bootId, bootCount, version: VERSION, hardwareProfile, cameras: config.cameras.map((c) => c.id) }),
+      nextBirthSeq: () => store.increment('birth_seq'),
+      onCommand: (name, payload) =>
+        router ? router.handle(name, payload) : Promise.resolve({ command: name, ok: false, error: 'the agent is still starting; retry in a few seconds', ts: new Date().toISOString() }),
       outbox,
     });
     mqtt.start();
     steps.push({ name: 'mqtt', stop: () => mqtt.stop() });
 
+    // Late-bound: health starts last, but a state change before then is already worth a report.
+    let health: HealthReporter | undefined;
     const publishEvent = (event: { type: string; [key: string]: unknown }): void => {
       void mqtt.publish('events', { ...event, ts: new Date().toISOString() });
+      if (STATE_EVENTS.has(event.type)) health?.stateChanged();
     };
     mkdirSync(config.paths.spool, { recursive: true });
     const fixedEvent = config.recording.eventId ?? null;
@@ -110,6 +150,8 @@ export async function runAgent(configFile: string): Promise<number> {
     for (const waiting of cameraPlan.waiting) log.warn(waiting, 'camera not recorded yet');
     // Prove an encoder by a real test encode only when a camera needs one (passthrough needs none).
     const encoders = config.cameras.some((c) => c.transcode) ? await detectEncoderForAgent() : [];
+    hardwareProfile = encoders[0]?.profile.id ?? null;
+    if (hardwareProfile !== null && mqtt.connected) void mqtt.publish('status', { ...mqtt.birth(), state: 'online', ts: new Date().toISOString() });
     const toRecord = config.recording.enabled ? await Promise.all(cameraPlan.cameras.map((c) => withAudioTrack(c, log))) : [];
     const recorder = new Recorder({
       encoders,
@@ -188,18 +230,40 @@ export async function runAgent(configFile: string): Promise<number> {
     await discovery.start();
     steps.push({ name: 'discovery', stop: () => discovery.stop() });
 
-    const health = new HealthReporter(
-      { boxId: config.boxId, bootId, spoolPath: config.paths.spool, pipelines: () => recorder.health(), cameras: () => monitor.health(), spool: () => uplink.health().spool, uplink: () => uplink.health().uplink, outbox: () => outbox.stats() },
+    router = new CommandRouter(
+      createCommandHandlers({
+        configFile,
+        configuredLogLevel: config.log.level,
+        spoolDir: config.paths.spool,
+        recorder,
+        discovery,
+        uploader: () => uplink.uploader,
+        liveEvents: () => new Set(fixedEvent === null ? [] : [fixedEvent]),
+        requestRestart,
+        rebootCommand: config.commands.rebootCommand,
+      }),
+      logger('commands'),
+      publishEvent,
+    );
+
+    health = new HealthReporter(
+      { boxId: config.boxId, bootId, versions: { agent: VERSION, node: process.versions.node, gstreamer: await gstreamerVersion() }, encoderProfile: () => hardwareProfile, spoolPath: config.paths.spool, pipelines: () => recorder.health(), cameras: () => monitor.health(), spool: () => uplink.health().spool, uplink: () => uplink.health().uplink, outbox: () => outbox.stats() },
       config.mqtt.healthIntervalSeconds * 1000,
       (report) => mqtt.publish('health', report),
     );
     await health.start();
-    steps.push({ name: 'health', stop: () => health.stop() });
+    const reporter = health;
+    steps.push({ name: 'health', stop: () => reporter.stop() });
 
     sd.ready(`recording ${config.cameras.length} camera(s)`);
     const stopWatchdog = sd.startWatchdog(() => store.db.open);
     steps.push({ name: 'watchdog', stop: stopWatchdog });
     log.info({ cameras: config.cameras.length }, 'venuebox agent running');
+    if (rolledBack) publishEvent({ type: 'config-rolled-back', reason: rolledBack });
+    if (probation.pending) {
+      const stopProbation = watchConfigProbation(configFile, probation.pending, () => mqtt.connected && recorder.health().every((p) => p.state === 'running'), publishEvent, requestRestart);
+      steps.push({ name: 'config probation', stop: stopProbation });
+    }
   } catch (err) {
     const fatal = err instanceof FatalStartError ? err.message : errorMessage(err);
     log.fatal({ err: fatal }, 'the agent cannot start');
@@ -209,18 +273,19 @@ export async function runAgent(configFile: string): Promise<number> {
   }
 
   const signal = signalled ?? (await stopRequested);
+  const exitCode = signal === 'restart' ? EXIT_RESTART : signal === 'SIGINT' ? 130 : 143;
   log.info({ signal }, 'stopping');
   sd.stopping();
   const deadline = setTimeout(() => {
     log.error({ deadlineMs: STOP_DEADLINE_MS }, 'stop did not finish in time; exiting anyway');
-    process.exit(signal === 'SIGINT' ? 130 : 143);
+    process.exit(exitCode);
   }, STOP_DEADLINE_MS);
   deadline.unref();
   await stopAll(steps);
   clearTimeout(deadline);
   sd.close();
   log.info('stopped');
-  return signal === 'SIGINT' ? 130 : 143;
+  return exitCode;
 }
 
 /** Stops the steps in reverse order of their start; a failing step is logged and the others still stop. */
@@ -248,4 +313,48 @@ async function detectEncoderForAgent(): Promise<EncoderChoice[]> {
   }
   if (!report.selected) logger('encoder').error('no encoder profile works: transcoded cameras cannot record');
   return report.working;
+}
+
+/** `GStreamer 1.22.0` from gst-launch-1.0 --version, for the health report; null when it cannot be run. */
+async function gstreamerVersion(): Promise<string | null> {
+  try {
+    const { stdout } = await promisify(execFile)('gst-launch-1.0', ['--version'], { timeout: 5000 });
+    return /GStreamer (\S+)/.exec(stdout)?.[1] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * A config update on probation: confirmed once the agent is healthy (MQTT connected, every pipeline
+ * running), rolled back with a restart when it is not within the update's timeout.
+ */
+function watchConfigProbation(
+  configFile: string,
+  pending: PendingUpdate,
+  healthy: () => boolean,
+  publishEvent: (event: { type: string; [key: string]: unknown }) => void,
+  requestRestart: (reason: string) => void,
+): () => void {
+  const deadline = performance.now() + pending.healthTimeoutSeconds * 1000;
+  const timer = setInterval(() => {
+    if (healthy()) {
+      clearInterval(timer);
+      void confirmConfig(configFile).then(() => {
+        log.info({ since: pending.since }, 'config update confirmed: the agent is healthy with it');
+        publishEvent({ type: 'config-applied', since: pending.since, attempts: pending.attempts });
+      });
+      return;
+    }
+    if (performance.now() < deadline) return;
+    clearInterval(timer);
+    const reason = `the agent was not healthy within ${pending.healthTimeoutSeconds} s of the new config`;
+    void rollbackConfig(configFile).then(() => {
+      log.error({ reason }, 'config update rolled back to the previous config');
+      publishEvent({ type: 'config-rolled-back', reason });
+      requestRestart('config rolled back');
+    });
+  }, 1000);
+  timer.unref();
+  return () => clearInterval(timer);
 }

@@ -9,7 +9,7 @@
  *      venuebox vs ffmpeg -c copy.
  *
  *   node --import tsx bench/encoder.ts [--seconds 30] [--outages 10] [--fresh-outages 5] [--outage-seconds 5]
- *     [--step-seconds 20] [--steps 1,2,4,8,12,16,24,32] [--width 1920 --height 1080] [--parts transcode,recovery,capacity] [--write]
+ *     [--step-seconds 20] [--steps 1,2,4,8,12,16,24,32] [--width 1920 --height 1080] [--keep-size] [--parts transcode,recovery,capacity] [--write]
  */
 import { runBench, writeBenchSection } from './bench-report.ts';
 import { cameraPid, CLK_TCK, machineTicks, sampleTree } from './proc-stats.ts';
@@ -88,7 +88,8 @@ node --import tsx bench/encoder.ts --steps 1,2,4,8,12,16 --step-seconds 20 --wri
 \`\`\`
 
 Ctrl-C stops every camera, Recorder and ffmpeg it started and removes its temporary folder. Other flags:
-\`--seconds\` (transcode), \`--outage-seconds\`, \`--width/--height\` (camera).
+\`--seconds\` (transcode), \`--outage-seconds\`, \`--width/--height\` (camera), \`--keep-size\` (keep that size even on a
+saturated machine: for RSS figures, which contention hardly moves; the CPU and fps figures are then contended).
 
 ### Results
 `;
@@ -522,6 +523,8 @@ async function main(): Promise<void> {
       write: { type: 'boolean', default: false },
       /** Capacity: go on with the larger steps after a failure (to see where the steady state breaks). */
       'keep-going': { type: 'boolean', default: false },
+      /** Keep --width/--height on a saturated machine (memory figures; CPU and fps then read as contended). */
+      'keep-size': { type: 'boolean', default: false },
     },
   });
   const num = (s: string) => Number(s);
@@ -555,9 +558,13 @@ async function main(): Promise<void> {
     const saturated = cal.busyPct >= SATURATED_PCT || cal.cameraPct >= (100 * os.cpus().length) / 2;
     say(
       `Camera alone (${size.width}x${size.height} @ ${FPS} fps, x264 ultrafast, ${CAMERA_KBPS} kbps, 1 s GOP, one \`ffmpeg -c copy -f null\` client): camera ${cal.cameraPct.toFixed(0)} % of a core, machine ${cal.busyPct.toFixed(0)} % of all cores busy` +
-        (saturated ? ` — it saturates the machine (≥ ${SATURATED_PCT} % busy or ≥ one core of ${os.cpus().length}): the cameras below use 1280x720.` : ': not saturated, the cameras below use this size.'),
+        (!saturated
+          ? ': not saturated, the cameras below use this size.'
+          : values['keep-size']
+            ? ` — it saturates the machine (≥ ${SATURATED_PCT} % busy or ≥ one core of ${os.cpus().length}); kept at this size (--keep-size): read CPU and fps below as contended.`
+            : ` — it saturates the machine (≥ ${SATURATED_PCT} % busy or ≥ one core of ${os.cpus().length}): the cameras below use 1280x720.`),
     );
-    if (saturated) size = { width: 1280, height: 720 };
+    if (saturated && !values['keep-size']) size = { width: 1280, height: 720 };
 
     if (parts.has('transcode')) {
       const results: TranscodeResult[] = [];

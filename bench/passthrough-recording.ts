@@ -40,7 +40,7 @@ interface Recording { pid(): number | undefined; ended(): string | undefined; st
 interface Result {
   recorder: Recorder;
   cpuPct: number; // steady state (all first segments in → stop), % of one core per camera
-  startupCpuS: number; // per camera, spawn → all first segments in (Node + tsx start-up shows here)
+  startupCpuS: number; // per camera, spawn → all first segments in (Node start-up shows here; tsx too before the plain-JS child)
   rssMiB: number; // peak RSS per camera
   firstSegmentS: number; // mean over cameras
   stopS: number; // stop request → every recorder exited (EOS closes the last segment)

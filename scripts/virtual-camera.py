@@ -28,9 +28,17 @@ def parse_args():
     p.add_argument('--fps', type=int, default=25)
     p.add_argument('--keyint', type=int, help='frames between keyframes (default: fps, i.e. 1 s)')
     p.add_argument('--bitrate', type=int, default=800, help='kbit/s')
-    p.add_argument('--pattern', choices=['ball', 'smpte', 'snow'], default='ball',
-                   help='ball: a moving ball on black (cheap); smpte: bright colour bars (a picture tests can tell from a black slate); snow: noise (full bitrate)')
-    p.add_argument('--audio', action='store_true', help='also serve an AAC audio track (a 440 Hz tone), as cameras with a microphone do')
+    p.add_argument('--pattern', choices=['ball', 'smpte', 'snow', 'flash'], default='ball',
+                   help='ball: a moving ball on black (cheap); smpte: bright colour bars (a picture tests can tell from a black slate); '
+                        'snow: noise (full bitrate); flash: white and black by turns, changing on every whole second of '
+                        'the stream, with the audio (if any) a short beep at the same instants: an A/V sync reference')
+    p.add_argument('--audio', nargs='?', const='aac', choices=sorted(AUDIO), metavar='CODEC',
+                   help='also serve an audio track (a 440 Hz tone), as cameras with a microphone do: aac (the default '
+                        'when the flag stands alone; 48 kHz stereo), pcma or pcmu (G.711 A-law / u-law, 8 kHz mono, '
+                        'what most IP cameras send)')
+    p.add_argument('--loss', type=float, default=0.0, metavar='PERCENT',
+                   help='drop this share of the video RTP packets before they are sent, as a camera whose uplink is '
+                        'congested does: the client sees sequence-number gaps (lost packets), even over TCP')
     p.add_argument('--username')
     p.add_argument('--password', help='or $VIRTUAL_CAMERA_PASSWORD, which keeps it out of `ps`')
     p.add_argument('--auth', choices=['digest', 'basic'], default='digest',
@@ -47,22 +55,65 @@ def parse_args():
     return args
 
 
+# One audio track per codec, as IP cameras send it. G.711 uses the static payload types of RFC 3551
+# (PCMU 0, PCMA 8) at 8 kHz mono; AAC is RFC 3640 (mpeg4-generic) with a dynamic payload type.
+AUDIO = {
+    'aac': '! audio/x-raw,rate=48000,channels=2 ! avenc_aac bitrate=64000 ! rtpmp4gpay name=pay1 pt=97 ',
+    'pcma': '! audio/x-raw,rate=8000,channels=1 ! alawenc ! rtppcmapay name=pay1 ',
+    'pcmu': '! audio/x-raw,rate=8000,channels=1 ! mulawenc ! rtppcmupay name=pay1 ',
+    # G.726 (RFC 3551 G726-32, dynamic payload type): a camera codec venuebox does not record.
+    'g726': '! audio/x-raw,rate=8000,channels=1 ! avenc_g726 bitrate=32000 ! rtpg726pay name=pay1 pt=98 ',
+}
+
+AUDIO_RATE = {'aac': 48000, 'pcma': 8000, 'pcmu': 8000, 'g726': 8000}
+
+
 def launch_line(args):
     # The ball moves every frame, so consecutive frames differ; the wall clock burnt in (pango plugin,
     # Debian's gstreamer1.0-x, installed by scripts/setup) shows latency and gaps to the eye.
     overlay = '! clockoverlay time-format="%H:%M:%S" font-desc="Sans 24" '
+    # flash: a 50 ms beep (50 periods of 1 kHz) at every whole second of running time, like the picture's changes.
+    sound = 'wave=ticks tick-interval=1000000000 freq=1000 sine-periods-per-tick=50' if args.pattern == 'flash' else 'wave=sine freq=440'
     # Caps with format=I420 BEFORE x264enc: without them x264 picks 4:4:4, which players reject.
     return (
-        f'( videotestsrc pattern={args.pattern} is-live=true '
+        f'( videotestsrc name=picture pattern={"black" if args.pattern == "flash" else args.pattern} is-live=true '
         f'! video/x-raw,format=I420,width={args.width},height={args.height},framerate={args.fps}/1 '
         f'{overlay}'
         f'! x264enc tune=zerolatency speed-preset=ultrafast key-int-max={args.keyint} bitrate={args.bitrate} '
-        f'! rtph264pay name=pay0 pt=96 config-interval=1 '
-        + ('audiotestsrc is-live=true wave=sine freq=440 ! audioconvert ! audioresample '
-           '! audio/x-raw,rate=48000,channels=2 ! avenc_aac bitrate=64000 ! rtpmp4gpay name=pay1 pt=97 '
+        + video_payloader(args)
+        # 20 ms of sound per buffer, a camera's usual RTP packet time (the default 1024 samples would be 128 ms
+        # at 8 kHz, sent at once: the audio then arrives up to 128 ms ahead of its picture).
+        + (f'audiotestsrc is-live=true samplesperbuffer={AUDIO_RATE[args.audio] // 50} {sound} ! audioconvert ! audioresample {AUDIO[args.audio]}'
            if args.audio else '')
         + ')'
     )
+
+
+def video_payloader(args):
+    if args.loss <= 0:
+        return '! rtph264pay name=pay0 pt=96 config-interval=1 '
+    # gst-rtsp-server streams whatever element is named pay0: an identity after the payloader drops
+    # whole RTP packets, so the sequence numbers the client sees have gaps, as after a camera's own
+    # send-queue overflow (over TCP nothing else can lose a packet).
+    return (f'! rtph264pay pt=96 config-interval=1 '
+            f'! identity name=pay0 drop-probability={min(args.loss, 100.0) / 100:.4f} ')
+
+
+def flash_on_whole_seconds(media):
+    """Pattern `flash`: after each frame, choose the next one's colour by its timestamp (white in odd seconds).
+
+    Driven by buffer timestamps, not a timer, so the change is on the exact frame that starts a second, the
+    instant audiotestsrc starts a tick: both count from the same running time in the same pipeline.
+    """
+    picture = media.get_element().get_by_name('picture')
+
+    def on_buffer(_pad, info):
+        buffer = info.get_buffer()
+        following = buffer.pts + buffer.duration
+        Gst.util_set_object_arg(picture, 'pattern', 'white' if (following // Gst.SECOND) % 2 else 'black')
+        return Gst.PadProbeReturn.OK
+
+    picture.get_static_pad('src').add_probe(Gst.PadProbeType.BUFFER, on_buffer)
 
 
 def add_auth(server, factory, username, password, method):
@@ -97,6 +148,8 @@ def main():
     factory = GstRtspServer.RTSPMediaFactory()
     factory.set_launch(launch_line(args))
     factory.set_shared(True)  # several clients see one stream, as with a real camera
+    if args.pattern == 'flash':
+        factory.connect('media-configure', lambda _factory, media: flash_on_whole_seconds(media))
     server.get_mount_points().add_factory(args.path, factory)
     if args.username is not None:
         add_auth(server, factory, args.username, args.password, args.auth)

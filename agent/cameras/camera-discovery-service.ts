@@ -24,6 +24,7 @@ export class CameraDiscoveryService extends EventEmitter<{ event: [DiscoveryEven
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   private scanning: Promise<void> | undefined;
+  private lastScan: { cameras: Array<{ id?: string | undefined; address: string; model?: string | undefined }>; problems: number } | undefined;
   private readonly interrogating = new Set<string>();
 
   constructor(
@@ -65,6 +66,13 @@ export class CameraDiscoveryService extends EventEmitter<{ event: [DiscoveryEven
     this.listener?.close();
   }
 
+  /** A scan now (the `rescan-cameras` command); joins one already running. Answers with what it found. */
+  async rescan(): Promise<{ cameras: Array<{ id?: string | undefined; address: string; model?: string | undefined }>; problems: number }> {
+    this.scanning ??= this.scan();
+    await this.scanning;
+    return this.lastScan ?? { cameras: [], problems: 0 };
+  }
+
   private async scan(): Promise<void> {
     try {
       const result = await scanCameras({
@@ -81,6 +89,7 @@ export class CameraDiscoveryService extends EventEmitter<{ event: [DiscoveryEven
       if (this.stopped) return;
       for (const problem of result.problems) this.log.warn(problem, 'discovery problem');
       for (const camera of result.cameras) this.record(camera);
+      this.lastScan = { cameras: result.cameras.map((c) => ({ id: c.id, address: c.address, model: c.model })), problems: result.problems.length };
       this.log.info({ cameras: result.cameras.length, interfaces: result.interfaces, subnets: this.config.subnets }, 'camera scan finished');
       this.emit('changed');
     } catch (err) {

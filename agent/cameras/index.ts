@@ -6,6 +6,7 @@
  */
 import type { Config } from '../config/index.ts';
 import type { RecordedCamera } from '../encoder/index.ts';
+import type { CameraAudio } from '../encoder/pipeline-builder.ts';
 import type { CameraRegistry } from './registry.ts';
 import { describeStream } from './rtsp-describe.ts';
 
@@ -45,24 +46,52 @@ export function recordedCameras(config: Pick<Config, 'cameras' | 'discovery'>, r
             sourceCodec: 'h264',
             video: { codec: t.codec, width: t.width, height: t.height, fps: t.fps, bitrateKbps: t.bitrateKbps, rateControl: 'cbr', latency: 'low' },
             overlays: t.overlays,
-            audio: 'silent',
+            // The camera's own sound when it has some (learnt by withAudioTrack), silence otherwise.
+            audio: 'camera',
             slateText: t.slateText,
           }
         : undefined,
+      // Live destinations as configured, secrets resolved (the config's shape is the encoder's LiveDestination).
+      live: camera.live,
     });
   }
   return result;
 }
 
+/** SDP encoding names (RFC 4566 rtpmap, any case) of the audio codecs venuebox records. */
+const RECORDED_AUDIO: Record<string, Exclude<CameraAudio, 'none'>> = { 'MPEG4-GENERIC': 'aac', PCMA: 'pcma', PCMU: 'pcmu' };
+
+/**
+ * Pure: the audio track to record from the audio encoding names of a camera's SDP, in SDP order: the first
+ * one venuebox can record. `unsupported` names the codecs of a camera whose audio cannot be recorded at all
+ * (G.726, Opus, MP4A-LATM…), for the log.
+ */
+export function cameraAudioFromSdp(encodings: string[]): { audio: CameraAudio; unsupported: string[] } {
+  for (const encoding of encodings) {
+    const audio = RECORDED_AUDIO[encoding.toUpperCase()];
+    if (audio) return { audio, unsupported: [] };
+  }
+  return { audio: 'none', unsupported: encodings.map((e) => e.toUpperCase()) };
+}
+
+/** Cameras whose unrecordable audio was already logged, with the codecs: said once per camera and codec set. */
+const reportedUnsupported = new Set<string>();
+
 /**
  * Learns a camera's audio track from its SDP (RTSP DESCRIBE) before its pipeline is built: the passthrough
- * recording carries AAC as is and must not wait for a track that does not exist. A camera that cannot be
- * asked now is recorded without audio (its pipeline is retried by the supervisor anyway).
+ * recording carries it (AAC as is, G.711 as AAC) and must not wait for a track that does not exist; a
+ * transcode with `audio: 'camera'` decodes it into its output. A camera that cannot be asked now is recorded
+ * without audio (its pipeline is retried by the supervisor anyway, with the same audio choice).
  */
-export async function withAudioTrack(camera: RecordedCamera, log?: { info(o: object, m: string): void }): Promise<RecordedCamera> {
-  if (camera.transcode || camera.source.audio !== undefined) return camera;
+export async function withAudioTrack(camera: RecordedCamera, log?: { warn(o: object, m: string): void }): Promise<RecordedCamera> {
+  const wantsAudio = camera.transcode ? camera.transcode.audio === 'camera' : true;
+  if (!wantsAudio || camera.source.audio !== undefined) return camera;
   const described = await describeStream(camera.source.uri, { username: camera.source.username, password: camera.source.password }, 3000);
-  const audio = described.audio.includes('MPEG4-GENERIC') ? 'aac' : 'none';
-  if (described.audio.length > 0 && audio === 'none') log?.info({ camera: camera.id, audio: described.audio }, 'camera audio is not AAC: recorded without audio');
+  const { audio, unsupported } = cameraAudioFromSdp(described.audio);
+  const key = `${camera.id}:${unsupported.join(',')}`;
+  if (unsupported.length > 0 && !reportedUnsupported.has(key)) {
+    reportedUnsupported.add(key);
+    log?.warn({ camera: camera.id, audio: unsupported }, `camera audio ${unsupported.join(', ')} cannot be recorded (only AAC and G.711 can): recorded without audio`);
+  }
   return { ...camera, source: { ...camera.source, audio } };
 }

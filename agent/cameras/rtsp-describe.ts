@@ -60,6 +60,34 @@ function exchange(url: URL, request: string, timeoutMs: number): Promise<RtspRes
   });
 }
 
+/**
+ * Static RTP payload types (RFC 3551 tables 4 and 5): an SDP may leave out their rtpmap (RFC 4566 §6), as
+ * some cameras do for G.711 (`m=audio 0 RTP/AVP 0` alone).
+ */
+const STATIC_PAYLOAD_TYPES: Record<string, string> = {
+  '0': 'PCMU', '3': 'GSM', '4': 'G723', '5': 'DVI4', '6': 'DVI4', '7': 'LPC', '8': 'PCMA', '9': 'G722', '10': 'L16', '11': 'L16',
+  '12': 'QCELP', '13': 'CN', '14': 'MPA', '15': 'G728', '16': 'DVI4', '17': 'DVI4', '18': 'G729',
+  '25': 'CELB', '26': 'JPEG', '28': 'NV', '31': 'H261', '32': 'MPV', '33': 'MP2T', '34': 'H263',
+};
+
+/**
+ * Pure: the encoding names (upper case) of an SDP's `media` tracks, in the order of their m= lines' formats:
+ * the rtpmap's name, else the static payload type's. A dynamic format without an rtpmap is skipped.
+ */
+export function sdpEncodings(sdp: string, media: 'video' | 'audio'): string[] {
+  return sdp
+    .split(/^(?=m=)/m)
+    .filter((section) => section.startsWith(`m=${media} `))
+    .flatMap((section) => {
+      const formats = (/^m=\S+ \S+ \S+ ([^\r\n]*)/.exec(section)?.[1] ?? '').trim().split(/\s+/).filter(Boolean);
+      const rtpmap = new Map([...section.matchAll(/^a=rtpmap:(\d+) ([A-Za-z0-9_.-]+)\//gm)].map((m) => [m[1]!, m[2]!.toUpperCase()]));
+      return formats.flatMap((format) => {
+        const name = rtpmap.get(format) ?? STATIC_PAYLOAD_TYPES[format];
+        return name ? [name] : [];
+      });
+    });
+}
+
 export async function describeStream(uri: string, credentials: { username?: string | undefined; password?: string | undefined }, timeoutMs = 3000): Promise<DescribeResult> {
   const started = performance.now();
   const url = new URL(uri);
@@ -81,13 +109,8 @@ export async function describeStream(uri: string, credentials: { username?: stri
     }
     if (response.status === 401) return result(false, 401, [], credentials.username ? 'the camera refused the credentials' : 'the camera requires credentials');
     if (response.status !== 200) return result(false, response.status, [], `DESCRIBE answered ${response.status}`);
-    const tracks = (media: string): string[] =>
-      response.body
-        .split(/^(?=m=)/m)
-        .filter((section) => section.startsWith(`m=${media} `))
-        .flatMap((section) => [...section.matchAll(/^a=rtpmap:\d+ ([A-Za-z0-9-]+)\//gm)].map((m) => m[1]!.toUpperCase()));
-    const video = tracks('video');
-    return video.length > 0 ? result(true, 200, video, undefined, tracks('audio')) : result(false, 200, [], 'the SDP has no video track');
+    const video = sdpEncodings(response.body, 'video');
+    return video.length > 0 ? result(true, 200, video, undefined, sdpEncodings(response.body, 'audio')) : result(false, 200, [], 'the SDP has no video track');
   } catch (err) {
     return result(false, undefined, [], (err as Error).message);
   }

@@ -11,7 +11,8 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { registerSecret } from '../lib/redact.ts';
 import { ConfigError, formatPath, issueMessage, toConfigIssues, type ConfigIssue } from './errors.ts';
-import { configSchema, PATH_ENV_OVERRIDES, SECRET_KEYS, type Config, type ValidatedConfig } from './schema.ts';
+import { configSchema, LIVE_SECRET_NAMES, PATH_ENV_OVERRIDES, SECRET_KEYS, TLS_SECRET_NAMES, type Config, type ValidatedConfig } from './schema.ts';
+import { absoluteTlsPaths, readTlsFiles } from './tls-files.ts';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -72,15 +73,45 @@ export interface SecretSources {
 }
 
 /**
- * Replaces the secret forms of every object that has them (mqtt, each camera, whatever gets them later) by
- * one `password`, and registers each value with the redactor before anything can log it.
+ * Every secret and its three forms: `password` (mqtt, cameras, discovery, uplink) and the live destinations'
+ * `passphrase` (SRT) and `streamKey` (RTMP). `check` is a rule on the value that the schema can only apply to
+ * the inline form (a file or a variable is read here).
+ */
+const SECRETS: ReadonlyArray<{ name: string; forms: readonly [string, string, string]; check?: (value: string) => string | undefined }> = [
+  { name: 'password', forms: SECRET_KEYS },
+  ...LIVE_SECRET_NAMES.map((name) => ({
+    name,
+    forms: [name, `${name}File`, `${name}Env`] as const,
+    ...(name === 'passphrase' ? { check: (v: string) => (v.length < 10 || v.length > 79 ? 'the passphrase must be 10–79 characters (SRT)' : undefined) } : {}),
+  })),
+  // mqtt.tls.keyPassphrase: the passphrase of an encrypted client key.
+  ...TLS_SECRET_NAMES.map((name) => ({ name, forms: [name, `${name}File`, `${name}Env`] as const })),
+];
+const SECRET_FORM_KEYS: ReadonlySet<string> = new Set(SECRETS.flatMap((secret) => secret.forms));
+
+/**
+ * Replaces the secret forms of every object that has them (mqtt, each camera, each live output, whatever gets
+ * them later) by one value (`password`, `passphrase`, `streamKey`), and registers each value with the redactor
+ * before anything can log it.
  */
 export async function resolveSecrets(config: ValidatedConfig, sources: SecretSources, file?: string): Promise<Config> {
   const issues: ConfigIssue[] = [];
-  const resolved = await resolveNode(config, [], sources, issues);
-  if (issues.length > 0) throw new ConfigError(issues, file);
   // The walk is generic (it finds secrets wherever the schema put secretFields); the type follows the schema.
-  return resolved as Config;
+  const resolved = (await resolveNode(config, [], sources, issues)) as Config;
+  if (issues.length === 0 && resolved.mqtt.tls) resolved.mqtt.tls = checkMqttTls(resolved.mqtt.tls, config.mqtt.tls ?? {}, sources.baseDir, issues);
+  if (issues.length > 0) throw new ConfigError(issues, file);
+  return resolved;
+}
+
+/** mqtt.tls: paths made absolute, the files read and checked at start (the MQTT link reads them again to connect). */
+function checkMqttTls(tls: NonNullable<Config['mqtt']['tls']>, given: object, baseDir: string, issues: ConfigIssue[]): NonNullable<Config['mqtt']['tls']> {
+  const absolute = absoluteTlsPaths(tls, baseDir);
+  for (const problem of readTlsFiles(absolute).problems) {
+    // A wrong passphrase is reported on the form that was given (keyPassphraseFile, …).
+    const key = problem.key === 'keyPassphrase' ? (['keyPassphrase', 'keyPassphraseFile', 'keyPassphraseEnv'].find((form) => form in given) ?? problem.key) : problem.key;
+    issues.push({ path: formatPath(['mqtt', 'tls', key]), message: problem.message });
+  }
+  return absolute;
 }
 
 type Path = (string | number)[];
@@ -90,12 +121,19 @@ async function resolveNode(node: unknown, path: Path, sources: SecretSources, is
   if (!isPlainObject(node)) return node;
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(node)) {
-    if (!(SECRET_KEYS as readonly string[]).includes(key)) out[key] = await resolveNode(value, [...path, key], sources, issues);
+    if (!SECRET_FORM_KEYS.has(key)) out[key] = await resolveNode(value, [...path, key], sources, issues);
   }
-  const password = await resolveSecret(node, path, sources, issues);
-  if (password !== undefined) {
-    registerSecret(password);
-    out.password = password;
+  for (const secret of SECRETS) {
+    const value = await resolveSecret(node, path, sources, issues, secret.forms);
+    if (value === undefined) continue;
+    registerSecret(value);
+    const problem = secret.check?.(value);
+    if (problem !== undefined) {
+      // On the form that was given; never with the value.
+      issues.push({ path: formatPath([...path, secret.forms.find((form) => node[form] !== undefined) ?? secret.name]), message: problem });
+      continue;
+    }
+    out[secret.name] = value;
   }
   return out;
 }
@@ -105,28 +143,30 @@ async function resolveSecret(
   path: Path,
   { env, baseDir }: SecretSources,
   issues: ConfigIssue[],
+  [inline, fileKey, envKey]: readonly [string, string, string] = SECRET_KEYS,
 ): Promise<string | undefined> {
   const fail = (key: string, message: string) => {
     issues.push({ path: formatPath([...path, key]), message });
     return undefined;
   };
-  if (typeof node.password === 'string') return node.password;
-  if (typeof node.passwordFile === 'string') {
-    const file = resolve(baseDir, node.passwordFile);
+  const given = { inline: node[inline], file: node[fileKey], env: node[envKey] };
+  if (typeof given.inline === 'string') return given.inline;
+  if (typeof given.file === 'string') {
+    const file = resolve(baseDir, given.file);
     let text: string;
     try {
       text = await readFile(file, 'utf8');
     } catch (error) {
-      return fail('passwordFile', `cannot read ${file}: ${errorCode(error)}`);
+      return fail(fileKey, `cannot read ${file}: ${errorCode(error)}`);
     }
-    // `echo secret > file` and editors add a final newline that is not part of the password.
-    const password = text.replace(/[\r\n]+$/, '');
-    return password === '' ? fail('passwordFile', `${file} is empty`) : password;
+    // `echo secret > file` and editors add a final newline that is not part of the secret.
+    const value = text.replace(/[\r\n]+$/, '');
+    return value === '' ? fail(fileKey, `${file} is empty`) : value;
   }
-  if (typeof node.passwordEnv === 'string') {
-    const password = env[node.passwordEnv];
-    if (password === undefined) return fail('passwordEnv', `environment variable ${node.passwordEnv} is not set`);
-    return password === '' ? fail('passwordEnv', `environment variable ${node.passwordEnv} is empty`) : password;
+  if (typeof given.env === 'string') {
+    const value = env[given.env];
+    if (value === undefined) return fail(envKey, `environment variable ${given.env} is not set`);
+    return value === '' ? fail(envKey, `environment variable ${given.env} is empty`) : value;
   }
   return undefined;
 }

@@ -131,6 +131,68 @@ const logSchema = z
   .prefault({})
   .meta({ description: 'Logging.' });
 
+/**
+ * The secret of an encrypted TLS client key, in the same three forms as a password; load.ts resolves it into
+ * `keyPassphrase` and registers it with the redactor.
+ */
+export const TLS_SECRET_NAMES = ['keyPassphrase'] as const;
+export type TlsSecretName = (typeof TLS_SECRET_NAMES)[number];
+/** The TLS files of `mqtt.tls`, read (and checked together) by load.ts at start, then by the MQTT link. */
+export const TLS_FILE_KEYS = ['caFile', 'certFile', 'keyFile'] as const;
+
+const pemFile = (description: string) =>
+  z.string().min(1).optional().meta({ description: `${description} Read at start; relative paths are relative to the config file.` });
+
+/** certFile and keyFile together; a passphrase only for a key, in one form. Issues on the key that is wrong. */
+function tlsPairs(value: unknown, ctx: z.RefinementCtx): void {
+  if (typeof value !== 'object' || value === null) return;
+  const v = value as Record<string, unknown>;
+  if (v.certFile !== undefined && v.keyFile === undefined) ctx.addIssue({ code: 'custom', path: ['keyFile'], message: 'required with certFile' });
+  if (v.keyFile !== undefined && v.certFile === undefined) ctx.addIssue({ code: 'custom', path: ['certFile'], message: 'required with keyFile' });
+  const forms = ['keyPassphrase', 'keyPassphraseFile', 'keyPassphraseEnv'];
+  const given = forms.filter((key) => v[key] !== undefined);
+  for (const key of given.slice(1)) ctx.addIssue({ code: 'custom', path: [key], message: `conflicts with ${given[0]}: give only one of ${forms.join(', ')}` });
+  if (given.length > 0 && v.keyFile === undefined) ctx.addIssue({ code: 'custom', path: [given[0]!], message: 'needs keyFile: a passphrase decrypts the client key' });
+}
+
+const mqttTlsSchema = z
+  .strictObject({
+    caFile: pemFile("PEM file of the CA that signed the broker's certificate (the fleet's own CA). Without it, Node's bundled public CAs."),
+    certFile: pemFile("PEM file of this box's client certificate (chain after it, if any). Its CN is the box's identity on the broker: with `use_identity_as_username` the ACL confines the box to `venuebox/v1/<CN>/…`, so the CN must be the boxId."),
+    keyFile: pemFile('PEM file of the private key of certFile (mode 0600). Never logged.'),
+    keyPassphrase: z.string().min(1).max(1024).optional().meta({
+      description: 'Passphrase of an encrypted keyFile, inline. Prefer keyPassphraseFile or keyPassphraseEnv so the file can be shared.',
+    }),
+    keyPassphraseFile: z.string().min(1).optional().meta({
+      description: 'File holding the passphrase of keyFile; read at start, trailing newline removed. Relative paths are relative to the config file.',
+    }),
+    keyPassphraseEnv: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: 'must be an environment variable name' })
+      .optional()
+      .meta({ description: 'Name of the environment variable holding the passphrase of keyFile.' }),
+    servername: z
+      .string()
+      .regex(/^[A-Za-z0-9.-]{1,253}$/, { error: 'must be a host name' })
+      .optional()
+      .meta({ description: "The name the broker's certificate must carry (also sent as SNI) when it differs from the URL's host, e.g. a URL with an IP address." }),
+    rejectUnauthorized: z.boolean().default(true).meta({
+      description:
+        "Verify the broker's certificate (caFile) and its name. false is dangerous: anyone on the path (the venue LAN, a borrowed uplink) can pose as the broker, read every report and send the box commands (restart, reboot, update-config); the client certificate does not help, because the box no longer checks whom it talks to. For a lab only.",
+    }),
+  })
+  .superRefine(tlsPairs, evenWithSiblingIssues)
+  .meta({ description: 'TLS to the broker: a CA and a client certificate per box (username/password is the alternative). Needs an mqtts:// or wss:// url.' });
+
+/** `tls` with a plain mqtt:// or ws:// URL would be ignored by the client: the box would talk in the clear. */
+function tlsNeedsSecureUrl(value: unknown, ctx: z.RefinementCtx): void {
+  if (typeof value !== 'object' || value === null) return;
+  const { tls, url } = value as Record<string, unknown>;
+  if (tls !== undefined && typeof url === 'string' && /^(mqtt|ws):\/\//.test(url)) {
+    ctx.addIssue({ code: 'custom', path: ['tls'], message: 'needs an mqtts:// or wss:// url (with mqtt:// or ws:// the box would talk in the clear)' });
+  }
+}
+
 const mqttSchema = z
   .strictObject({
     url: urlWithScheme(
@@ -161,9 +223,97 @@ const mqttSchema = z
     connectTimeoutSeconds: integer(1, 120)
       .default(10)
       .meta({ description: 'How long one connection attempt may take.' }),
+    tls: mqttTlsSchema.optional(),
   })
   .superRefine(oneSecretForm, evenWithSiblingIssues)
+  .superRefine(tlsNeedsSecureUrl, evenWithSiblingIssues)
   .meta({ description: 'The MQTT broker the box reports to.' });
+
+/**
+ * The secret of a live destination (SRT passphrase, RTMP stream key) in the same three forms as a password:
+ * inline, a file, an environment variable. load.ts resolves them into `<name>` and registers the value with
+ * the redactor. Keys listed here are walked by load.ts (LIVE_SECRET_NAMES).
+ */
+export const LIVE_SECRET_NAMES = ['passphrase', 'streamKey'] as const;
+export type LiveSecretName = (typeof LIVE_SECRET_NAMES)[number];
+
+function liveSecretFields<N extends LiveSecretName>(name: N, what: string, inline: z.ZodString) {
+  return {
+    [name]: inline.optional().meta({ description: `${what}, inline. Prefer ${name}File or ${name}Env.` }),
+    [`${name}File`]: z.string().min(1).optional().meta({ description: `File holding the ${what.toLowerCase()}; read at start, trailing newline removed. Relative paths are relative to the config file.` }),
+    [`${name}Env`]: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: 'must be an environment variable name' })
+      .optional()
+      .meta({ description: `Name of the environment variable holding the ${what.toLowerCase()}.` }),
+  } as { [K in N]: z.ZodOptional<z.ZodString> } & { [K in `${N}File` | `${N}Env`]: z.ZodOptional<z.ZodString> };
+}
+
+/** At most one form of `name` (exactly one when `required`); issues on the second form given, or on `name`. */
+function oneFormOf(name: LiveSecretName, required: boolean) {
+  const keys = [name, `${name}File`, `${name}Env`];
+  return (value: unknown, ctx: z.RefinementCtx): void => {
+    if (typeof value !== 'object' || value === null) return;
+    const given = keys.filter((key) => (value as Record<string, unknown>)[key] !== undefined);
+    if (required && given.length === 0) ctx.addIssue({ code: 'custom', path: [name], message: `required: give one of ${keys.join(', ')}` });
+    for (const key of given.slice(1)) {
+      ctx.addIssue({ code: 'custom', path: [key], message: `conflicts with ${given[0]}: give only one of ${keys.join(', ')}` });
+    }
+  };
+}
+
+/** srt://host:port or rtmp(s)://host[:port]/app: the secret never in the URL (it is logged and shown in health). */
+function liveUrl(kind: 'srt' | 'rtmp', description: string) {
+  const scheme = kind === 'srt' ? /^srt:\/\// : /^rtmps?:\/\//;
+  const schemeMessage = kind === 'srt' ? 'must be an srt:// URL' : 'must be an rtmp:// or rtmps:// URL';
+  return z
+    .string()
+    .regex(scheme, { error: schemeMessage })
+    .superRefine((value, ctx) => {
+      if (!scheme.test(value)) return;
+      let url: URL;
+      try {
+        url = new URL(value);
+      } catch {
+        ctx.addIssue({ code: 'custom', message: schemeMessage });
+        return;
+      }
+      // Messages never echo the value: a stream key pasted into it would land in the log.
+      if (url.hostname === '') ctx.addIssue({ code: 'custom', message: `${schemeMessage} with a host` });
+      if (url.username !== '' || url.password !== '') ctx.addIssue({ code: 'custom', message: 'must not contain credentials' });
+      if (url.search !== '') {
+        ctx.addIssue({ code: 'custom', message: kind === 'srt' ? 'must not have parameters: use latencyMs and passphrase (or passphraseFile, passphraseEnv)' : 'must not have parameters: the stream key goes in streamKey (or streamKeyFile, streamKeyEnv)' });
+      }
+      if (kind === 'srt' && url.port === '') ctx.addIssue({ code: 'custom', message: 'must name a port: srt://host:port' });
+      if (kind === 'srt' && url.pathname !== '' && url.pathname !== '/') ctx.addIssue({ code: 'custom', message: 'must be srt://host:port, without a path' });
+      if (kind === 'rtmp' && url.pathname.replace(/\//g, '') === '') ctx.addIssue({ code: 'custom', message: 'must name the application: rtmp://host/app (the stream key goes in streamKey)' });
+    })
+    .meta({ description });
+}
+
+const srtOutputSchema = z
+  .strictObject({
+    kind: z.literal('srt').meta({ description: 'SRT in caller mode: the box connects to the ingest\'s listener.' }),
+    url: liveUrl('srt', 'The SRT listener, srt://host:port, without parameters.'),
+    latencyMs: integer(20, 8000).default(500).meta({ description: 'SRT latency (the time allowed for retransmission): at least 4 × the round-trip time to the ingest.' }),
+    ...liveSecretFields('passphrase', 'Encryption passphrase (10–79 characters, SRT\'s rule); none: unencrypted', z.string().min(10, { error: 'must be 10–79 characters (SRT)' }).max(79, { error: 'must be 10–79 characters (SRT)' })),
+    keyLength: z.literal([16, 24, 32]).default(16).meta({ description: 'AES key length in bytes (pbkeylen) when a passphrase is set.' }),
+  })
+  .superRefine(oneFormOf('passphrase', false), evenWithSiblingIssues);
+
+const rtmpOutputSchema = z
+  .strictObject({
+    kind: z.literal('rtmp').meta({ description: 'RTMP or RTMPS push (YouTube, Twitch, most CDNs). H.264 only; silent AAC is added when the camera has no audio.' }),
+    url: liveUrl('rtmp', 'The ingest, rtmp(s)://host[:port]/application, without the stream key.'),
+    ...liveSecretFields('streamKey', 'Stream key', z.string().min(1).max(1024)),
+  })
+  .superRefine(oneFormOf('streamKey', true), evenWithSiblingIssues);
+
+const liveOutputsSchema = z
+  .array(z.discriminatedUnion('kind', [srtOutputSchema, rtmpOutputSchema], { error: 'must be srt or rtmp' }))
+  .max(4)
+  .default([])
+  .meta({ description: 'Live outputs of this camera: real time, best effort, each reconnecting by itself; a destination that is down never affects the recording. Each is `{kind: "srt", url: "srt://host:port", latencyMs: 500, passphraseFile | passphraseEnv | passphrase (10–79 characters, optional), keyLength: 16 | 24 | 32}` or `{kind: "rtmp", url: "rtmp(s)://host[:port]/app", streamKeyFile | streamKeyEnv | streamKey (required)}` (every key is described in config.schema.json). Secrets never go into the URL.' });
 
 const cameraSchema = z
   .strictObject({
@@ -223,6 +373,7 @@ const cameraSchema = z
       })
       .optional()
       .meta({ description: 'Decode and re-encode (overlays, scaling, a fixed bitrate) with the detected hardware encoder, and keep the output alive with a slate when the camera is lost. Without it the camera is recorded passthrough.' }),
+    live: liveOutputsSchema,
   })
   .superRefine(oneSecretForm, evenWithSiblingIssues)
   .superRefine((camera, ctx) => {
@@ -350,6 +501,17 @@ const uplinkSchema = z
   .optional()
   .meta({ description: 'Store-and-forward upload of the spool to an HTTP(S) ingest. Without it the box records into the spool only.' });
 
+const commandsSchema = z
+  .strictObject({
+    rebootCommand: z
+      .array(z.string().min(1))
+      .min(1)
+      .default(['systemctl', 'reboot'])
+      .meta({ description: 'What the `reboot` command runs (argv, no shell).' }),
+  })
+  .prefault({})
+  .meta({ description: 'Remote commands over MQTT (cmd/{name}; docs/mqtt-asyncapi.yaml).' });
+
 /** The shape of the file, before derived defaults. Exported for the JSON Schema (input side). */
 export const configObjectSchema = z.strictObject({
   $schema: z.string().optional().meta({ description: 'JSON Schema reference for editors; ignored by the agent.' }),
@@ -368,6 +530,7 @@ export const configObjectSchema = z.strictObject({
   recording: recordingSchema,
   spool: spoolSchema,
   uplink: uplinkSchema,
+  commands: commandsSchema,
 });
 
 /** The full schema: the file's shape plus the defaults that depend on other keys. */
@@ -389,19 +552,26 @@ export type ConfigInput = z.input<typeof configSchema>;
 /** After validation and defaults, before secrets are resolved. */
 export type ValidatedConfig = z.output<typeof configSchema>;
 
-/** Replaces the three secret forms of every object that has them by one resolved `password`. */
+/** The secret names an object has (`password`, `passphrase`, `streamKey`), found by their `…File` form. */
+type SecretNamesOf<T> = { [N in 'password' | LiveSecretName | TlsSecretName]: `${N}File` extends keyof T ? N : never }['password' | LiveSecretName | TlsSecretName];
+
+/** Replaces the three forms of every secret (`x`, `xFile`, `xEnv`) of every object that has them by one resolved `x`. */
 export type ResolveSecrets<T> = T extends readonly (infer U)[]
   ? ResolveSecrets<U>[]
   : T extends object
-    ? 'passwordFile' extends keyof T
-      ? { [K in keyof T as K extends SecretKey ? never : K]: ResolveSecrets<T[K]> } & { password?: string }
-      : { [K in keyof T]: ResolveSecrets<T[K]> }
+    ? [SecretNamesOf<T>] extends [never]
+      ? { [K in keyof T]: ResolveSecrets<T[K]> }
+      : { [K in keyof T as K extends SecretNamesOf<T> | `${SecretNamesOf<T>}${'File' | 'Env'}` ? never : K]: ResolveSecrets<T[K]> } & {
+          [N in SecretNamesOf<T>]?: string;
+        }
     : T;
 
 /** The config the agent runs with: validated, defaults applied, secrets resolved and registered for redaction. */
 export type Config = ResolveSecrets<ValidatedConfig>;
 export type MqttConfig = Config['mqtt'];
+export type MqttTlsConfig = NonNullable<MqttConfig['tls']>;
 export type CameraConfig = Config['cameras'][number];
+export type LiveOutputConfig = CameraConfig['live'][number];
 
 export const SCHEMA_ID = 'urn:venuebox:schema:config:v1';
 

@@ -1,6 +1,8 @@
 /**
  * The encoder subsystem's face: one supervised passthrough recording per camera, segments into the spool.
  * `start()` / `stop()` / `health()`; closed segments are emitted as `segment` events for the ledger.
+ * A camera's live outputs (SRT, RTMP) run beside its recording, fed by its live tap, and can never stop it
+ * (live-output-tap.ts); their connects and disconnects are `live` events.
  */
 import { EventEmitter } from 'node:events';
 import { mkdirSync, readdirSync } from 'node:fs';
@@ -14,15 +16,20 @@ import type { HostEvent } from './pipeline-host-protocol.ts';
 import type { HostPipeline } from './pipeline-host.ts';
 import { buildTranscode, type TranscodeSpec } from './transcode-builder.ts';
 import type { EncoderChoice } from './profile-detect.ts';
+import type { LiveDestination, LiveInput } from './live-output-builder.ts';
+import { CameraLiveOutputs } from './live-outputs.ts';
+import type { LiveOutputEvent, LiveOutputHealth } from './live-output-supervisor.ts';
 
-export type { ClosedSegment, PipelineHealth };
+export type { ClosedSegment, PipelineHealth, LiveDestination, LiveOutputEvent, LiveOutputHealth };
 export { buildRecordingPipeline } from './pipeline-builder.ts';
 
 export interface RecordedCamera {
   id: string;
   source: RtspSource;
   /** Decode + re-encode with a slate on camera loss; passthrough when absent. */
-  transcode?: Omit<TranscodeSpec, 'streamId' | 'source' | 'segment' | 'profile' | 'encoderElement'> | undefined;
+  transcode?: Omit<TranscodeSpec, 'streamId' | 'source' | 'segment' | 'profile' | 'encoderElement' | 'liveTapPorts'> | undefined;
+  /** Live destinations (SRT, RTMP), secrets resolved. */
+  live?: readonly LiveDestination[] | undefined;
 }
 
 export interface RecorderOptions {
@@ -36,6 +43,8 @@ export interface RecorderOptions {
   /** Every encoder that passed detection, in ladder order: the first is used, the rest are the fall-back path
    * when one fails at run time. Required for transcoded cameras. */
   encoders?: EncoderChoice[] | undefined;
+  /** Live outputs' restart policy and stall limit (defaults: live-output-supervisor.ts); tests shorten them. */
+  liveOutputs?: { backoff?: BackoffOptions | undefined; stallMs?: number | undefined } | undefined;
 }
 
 /** Failed starts of a transcode output in a row before its encoder is given up for the next on the ladder. */
@@ -46,12 +55,17 @@ export interface RecorderEvents {
   stats: [string, StreamStats];
   source: [string, Extract<HostEvent, { type: 'source-lost' | 'source-restored' }>];
   'encoder-fallback': [{ cameraId: string; from: string; to: string | undefined; reason: string }];
+  live: [LiveOutputEvent];
+  /** A live output changed state (connecting, live, idle, retrying with its reason, stopped). */
+  'live-state': [LiveOutputHealth];
 }
 
 export class Recorder extends EventEmitter<RecorderEvents> {
   private readonly supervisors = new Map<string, PipelineSupervisor>();
   /** Per transcoded camera: its place on the ladder of working encoders, and failed starts in a row. */
   private readonly encoderState = new Map<string, { index: number; failedStarts: number }>();
+  private readonly liveOutputs = new Map<string, CameraLiveOutputs>();
+  private stopped = false;
 
   constructor(private readonly options: RecorderOptions) {
     super();
@@ -83,17 +97,42 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     supervisor.on('source', (event) => this.emit('source', camera.id, event));
     if (camera.transcode) supervisor.on('failed', (failure) => this.onTranscodeFailure(camera.id, failure));
     this.supervisors.set(camera.id, supervisor);
-    supervisor.start();
+    if (camera.live && camera.live.length > 0) this.startWithLiveOutputs(camera, supervisor);
+    else supervisor.start();
     return true;
   }
 
-  /** Stops every pipeline in parallel (each sends EOS so its last segment closes cleanly). */
-  async stop(): Promise<void> {
-    await Promise.all([...this.supervisors.values()].map((s) => s.stop()));
+  /**
+   * The live outputs first: the recording's tap sends to their ports, so the ports must be known when its
+   * pipeline is built (they stay the same across its restarts). Finding no ports costs the live outputs, never
+   * the recording.
+   */
+  private startWithLiveOutputs(camera: RecordedCamera, recording: PipelineSupervisor): void {
+    const log = logger('live').child({ stream: camera.id });
+    const live = new CameraLiveOutputs({ cameraId: camera.id, destinations: camera.live ?? [], input: () => liveInputOf(camera), log, ...this.options.liveOutputs });
+    this.liveOutputs.set(camera.id, live);
+    live.on('event', (event) => this.emit('live', event));
+    live.on('state', (health) => this.emit('live-state', health));
+    live
+      .start()
+      .catch((err: Error) => log.error({ err: err.message }, 'live outputs cannot start; recording without them'))
+      .finally(() => {
+        if (!this.stopped) recording.start();
+      });
   }
 
-  health(): PipelineHealth[] {
-    return [...this.supervisors.values()].map((s) => s.health());
+  /** Stops every pipeline in parallel (each sends EOS so its last segment closes cleanly) and every live output. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await Promise.all([...[...this.supervisors.values()].map((s) => s.stop()), ...[...this.liveOutputs.values()].map((l) => l.stop())]);
+  }
+
+  /** Each camera's pipeline, with its live outputs' state when it has some. */
+  health(): Array<PipelineHealth & { live?: LiveOutputHealth[] }> {
+    return [...this.supervisors.entries()].map(([id, supervisor]) => {
+      const live = this.liveOutputs.get(id);
+      return live ? { ...supervisor.health(), live: live.health() } : supervisor.health();
+    });
   }
 
   supervisor(streamId: string): PipelineSupervisor | undefined {
@@ -102,10 +141,11 @@ export class Recorder extends EventEmitter<RecorderEvents> {
 
   private build(camera: RecordedCamera, directory: string): HostPipeline {
     const segment = { seconds: this.options.segmentSeconds, directory, startIndex: this.nextSeq(camera.id, directory) };
-    if (!camera.transcode) return buildRecordingPipeline({ streamId: camera.id, source: camera.source, codec: 'h264', segment });
+    const liveTapPorts = this.liveOutputs.get(camera.id)?.ports;
+    if (!camera.transcode) return buildRecordingPipeline({ streamId: camera.id, source: camera.source, codec: 'h264', segment, liveTapPorts });
     const encoder = this.encoderFor(camera.id);
     if (!encoder) throw new Error('no working encoder is left; a transcoded camera cannot run (venuebox profiles detect says why)');
-    const built = buildTranscode({ ...camera.transcode, streamId: camera.id, source: camera.source, segment, profile: encoder.profile, encoderElement: encoder.elements[camera.transcode.video.codec] });
+    const built = buildTranscode({ ...camera.transcode, streamId: camera.id, source: camera.source, segment, profile: encoder.profile, encoderElement: encoder.elements[camera.transcode.video.codec], liveTapPorts });
     return {
       launch: built.output,
       properties: {},
@@ -154,4 +194,10 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     }
     return highest + 1;
   }
+}
+
+/** What a camera's live tap carries: the recorded video codec, and AAC whenever the recording has audio. */
+function liveInputOf(camera: RecordedCamera): Omit<LiveInput, 'port'> {
+  if (camera.transcode) return { codec: camera.transcode.video.codec, audio: camera.transcode.audio !== 'none' };
+  return { codec: 'h264', audio: camera.source.audio !== undefined && camera.source.audio !== 'none' };
 }

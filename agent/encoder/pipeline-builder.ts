@@ -7,6 +7,8 @@
  * vs ~30 % for decode + x264 (STACK-NOTES). The transcode paths arrive with the encoder issue.
  */
 
+import { liveTap } from './live-output-tap.ts';
+
 export type VideoCodec = 'h264' | 'h265';
 
 export interface RtspSource {
@@ -16,8 +18,51 @@ export interface RtspSource {
   latencyMs: number;
   username?: string | undefined;
   password?: string | undefined;
-  /** The camera's audio track, from its SDP: AAC is recorded as is; anything else (G.711…) is not recorded yet. */
-  audio?: 'aac' | 'none' | undefined;
+  /** The camera's audio track, from its SDP (see CameraAudio); undefined or 'none': recorded without audio. */
+  audio?: CameraAudio | undefined;
+}
+
+/**
+ * The camera audio codecs venuebox records: AAC (RFC 3640 `mpeg4-generic`) and G.711 A-law / u-law (RFC 3551
+ * PCMA / PCMU, 8 kHz mono: what most IP cameras with a microphone send). Other codecs (G.726, Opus, LATM…)
+ * are recorded without audio.
+ */
+export type CameraAudio = 'aac' | 'pcma' | 'pcmu' | 'none';
+
+/**
+ * Per codec: the caps that pick rtspsrc's audio pad, and the elements from RTP to the codec's elementary
+ * stream (`depay`) or to raw audio (`decode`). The caps name the codec, so a camera with two audio tracks gives
+ * the one its SDP was read for (rtspsrc upper-cases SDP encoding names). G.711 also matches by its static
+ * payload type: an SDP may leave out the rtpmap of a static type (RFC 4566 §6, RFC 3551 table 4), and then
+ * rtspsrc's caps carry no encoding-name at all (gstrtspsrc.c, media_to_caps).
+ */
+export const CAMERA_AUDIO: Record<Exclude<CameraAudio, 'none'>, { caps: string; depay: string; decode: string }> = {
+  aac: { caps: 'application/x-rtp,media=audio,encoding-name=MPEG4-GENERIC', depay: 'rtpmp4gdepay ! aacparse', decode: 'rtpmp4gdepay ! aacparse ! avdec_aac' },
+  pcma: { caps: 'capsfilter caps="application/x-rtp,media=audio,encoding-name=PCMA;application/x-rtp,media=audio,payload=8"', depay: 'rtppcmadepay', decode: 'rtppcmadepay ! alawdec' },
+  pcmu: { caps: 'capsfilter caps="application/x-rtp,media=audio,encoding-name=PCMU;application/x-rtp,media=audio,payload=0"', depay: 'rtppcmudepay', decode: 'rtppcmudepay ! mulawdec' },
+};
+
+/**
+ * Raw audio → AAC-LC at 48 kHz, `channels` as given. 48 kHz is what live ingests ask for (YouTube's encoder
+ * settings: 44.1 or 48 kHz) and what the silent track of a transcode uses; AAC at G.711's own 8 kHz is legal
+ * but unusual, for about half the CPU (measured here: avenc_aac of 8 kHz mono ~0.9 % of a core, 48 kHz mono
+ * ~1.6 %).
+ */
+export function aacEncode(channels: 1 | 2): string {
+  return `audioconvert ! audioresample ! audio/x-raw,rate=48000,channels=${channels} ! avenc_aac bitrate=64000 ! aacparse`;
+}
+
+/**
+ * The passthrough branch of the camera's audio into the segments' muxer. AAC as it comes (no decoding);
+ * mpegtsmux cannot carry G.711 (ISO/IEC 13818-1 has no stream type for it), so G.711 is decoded and
+ * encoded to AAC — the video stays passthrough. Only for a track the SDP announced: a branch waiting for a
+ * pad that never comes would hold splitmuxsink back forever.
+ */
+function audioBranch(audio: CameraAudio | undefined): string {
+  if (audio === undefined || audio === 'none') return '';
+  const codec = CAMERA_AUDIO[audio];
+  const toAac = audio === 'aac' ? codec.depay : `${codec.decode} ! ${aacEncode(1)}`;
+  return ` src. ! ${codec.caps} ! queue ! ${toAac} ! queue ! mux.audio_0`;
 }
 
 export interface RecordingSpec {
@@ -31,6 +76,8 @@ export interface RecordingSpec {
     /** Sequence number of the first segment this pipeline writes (segments are never overwritten across restarts). */
     startIndex: number;
   };
+  /** Loopback UDP ports of the camera's live outputs: the pipeline gets a live tap (live-output-tap.ts). */
+  liveTapPorts?: readonly number[] | undefined;
 }
 
 export interface BuiltPipeline {
@@ -91,10 +138,9 @@ export function buildRecordingPipeline(spec: RecordingSpec): BuiltPipeline {
   if (source.username !== undefined || source.password !== undefined) {
     properties['src'] = { 'user-id': source.username ?? '', 'user-pw': source.password ?? '' };
   }
-  // The camera's AAC as it comes (no decoding), into the same segments. Only when its SDP has one: a branch
-  // waiting for a pad that never comes would hold splitmuxsink back forever.
-  const audio = source.audio === 'aac' ? ' src. ! application/x-rtp,media=audio ! queue ! rtpmp4gdepay ! aacparse ! queue ! mux.audio_0' : '';
-  return { launch: launch + audio + meter, properties, segmentPattern: pattern, codec: spec.codec };
+  const audio = audioBranch(source.audio);
+  const tap = liveTap(spec.liveTapPorts, audio);
+  return { launch: launch + tap.audio + meter + tap.branch, properties, segmentPattern: pattern, codec: spec.codec };
 }
 
 /** The segment file path of sequence number `seq`. */

@@ -9,8 +9,8 @@
  */
 import { createRequire } from 'node:module';
 import { statSync } from 'node:fs';
-import type { HostCommand, HostEvent, MeterRequest, SourceRequest } from './pipeline-host-protocol.ts';
-import { StreamMeter } from './stream-meter.ts';
+import { DROP_COUNTERS_INTERVAL_MS, VIDEORATE_ELEMENT, type HostCommand, type HostEvent, type MeterRequest, type SourceRequest } from './pipeline-host-protocol.ts';
+import { DropLedger, parseJitterbufferStats, StreamMeter } from './stream-meter.ts';
 
 interface GstElement {
   [property: string]: unknown;
@@ -43,6 +43,10 @@ const openFragments = new Map<string, number>();
 let wallClockAtZeroMs: number | undefined;
 /** Transcode mode: stops the camera-side pipeline (before the output's EOS, so nothing feeds it any more). */
 let stopSource: (() => void) | undefined;
+/** Drop counters of the run, over every camera-side pipeline it had. */
+const drops = new DropLedger();
+/** The pipeline with the camera's rtspsrc (the only one in passthrough; the current source in a transcode). */
+let cameraSide: DropProbe | undefined;
 
 function send(event: HostEvent): void {
   if (process.connected) process.send?.(event);
@@ -124,6 +128,7 @@ function start(command: Extract<HostCommand, { type: 'start' }>): void {
   }
   pipeline.pollBus(onBusMessage);
   pipeline.play();
+  if (!command.source) cameraSide = new DropProbe(pipeline, 'main');
   if (command.meter) startMeter(pipeline, command.meter);
   if (command.source) startSource(command.source);
   send({ type: 'started' });
@@ -147,6 +152,8 @@ function startSource(request: SourceRequest): void {
   const lose = (reason: string, mine: number): void => {
     if (mine !== generation || exiting || stopRequested) return;
     generation += 1;
+    // The last counts of the pipeline that goes away (a loss is rare: one read per element).
+    if (source && cameraSide?.pipeline === source) cameraSide.read(drops, performance.now());
     try {
       source?.stop();
     } catch {
@@ -177,6 +184,7 @@ function startSource(request: SourceRequest): void {
     const mine = generation;
     try {
       source = new gstreamer.Pipeline(request.launch);
+      cameraSide = new DropProbe(source, `source${mine}`);
       for (const [name, properties] of Object.entries(request.properties)) {
         const element = source.findChild(name);
         if (element) Object.assign(element, properties);
@@ -224,8 +232,77 @@ function startMeter(running: GstPipeline, request: MeterRequest): void {
     pull(onBuffer);
   };
   pull(onBuffer);
-  setInterval(() => send({ type: 'stats', ...meter.snapshot(performance.now()) }), request.intervalMs).unref();
+  const dropsIntervalMs = request.dropsIntervalMs ?? DROP_COUNTERS_INTERVAL_MS;
+  let dropsReadAt: number | undefined;
+  setInterval(() => {
+    const now = performance.now();
+    // Read until a first reading succeeded (the jitterbuffers exist once packets flow), then on the slow timer.
+    if (cameraSide && (dropsReadAt === undefined || now - dropsReadAt >= dropsIntervalMs) && cameraSide.read(drops, now)) dropsReadAt = now;
+    send({ type: 'stats', ...meter.snapshot(now), dropped: drops.snapshot(now) });
+  }, request.intervalMs).unref();
 }
+
+/**
+ * Reads GStreamer's drop counters of one camera-side pipeline into the run's ledger. What this binding
+ * can reach (gstreamer-superficial: properties of elements found by name; no signals with return values, no
+ * iteration over a bin's children):
+ * - rtspsrc's jitterbuffers (one per RTP stream: video, audio) have a `stats` GstStructure with num-lost /
+ *   num-late. They are made inside rtspsrc's rtpbin with GStreamer's default names, `rtpjitterbuffer<N>` with N
+ *   counting up per process, and gst_bin_get_by_name searches nested bins: they are found by probing the next
+ *   names. rtpbin's `get-session`/`get-storage` action signals would be the clean way but cannot be called here.
+ * - the transcode source's videorate (named, VIDEORATE_ELEMENT): `drop` and `duplicate` (guint64, read as strings).
+ * Each element is looked up once per pipeline: every findChild hit allocates a wrapper the binding never frees
+ * (measured ~43 KB each); a miss costs nothing lasting.
+ * Not counted, because GStreamer exposes no counter for them here: frames a transcode's encoder never took
+ * (intervideosrc repeats or skips frames silently when the encoder falls behind), access units h264parse or
+ * the depayloader discard after a loss, and the meter's own leaky queue (not a stream drop).
+ */
+class DropProbe {
+  private readonly jitterbuffers = new Map<string, GstElement>();
+  private videorate: GstElement | null | undefined;
+
+  constructor(
+    readonly pipeline: GstPipeline,
+    private readonly key: string,
+  ) {}
+
+  /** Reads every counter it can find; false when nothing was there to read yet. */
+  read(ledger: DropLedger, now: number): boolean {
+    this.discoverJitterbuffers();
+    let read = false;
+    for (const [name, element] of this.jitterbuffers) {
+      const stats = parseJitterbufferStats(element['stats']);
+      if (!stats) continue;
+      // Names are unique in this process, so a jitterbuffer is its own key across source pipelines.
+      ledger.record(name, { packetsLost: stats.lost, packetsLate: stats.late }, now);
+      read = true;
+    }
+    if (this.videorate === undefined) this.videorate = this.pipeline.findChild(VIDEORATE_ELEMENT) ?? null;
+    if (this.videorate) {
+      // guint64 properties come back as strings (STACK-NOTES).
+      ledger.record(`${this.key}.${VIDEORATE_ELEMENT}`, { framesDropped: Number(this.videorate['drop'] ?? 0), framesDuplicated: Number(this.videorate['duplicate'] ?? 0) }, now);
+      read = true;
+    }
+    return read;
+  }
+
+  private discoverJitterbuffers(): void {
+    // Names below nextJitterbuffer were found already, or belonged to a pipeline that is gone. A window,
+    // not just the next name: a source rebuilt between two reads leaves numbers this pipeline does not have.
+    for (let index = nextJitterbuffer; index < nextJitterbuffer + JITTERBUFFER_PROBE_WINDOW; index++) {
+      const name = `rtpjitterbuffer${index}`;
+      if (this.jitterbuffers.has(name)) continue;
+      const element = this.pipeline.findChild(name);
+      if (element) this.jitterbuffers.set(name, element);
+    }
+    for (const name of this.jitterbuffers.keys()) nextJitterbuffer = Math.max(nextJitterbuffer, Number(name.slice('rtpjitterbuffer'.length)) + 1);
+  }
+}
+
+/** The lowest jitterbuffer number not yet found (GStreamer numbers default element names per process). */
+let nextJitterbuffer = 0;
+/** Names probed past nextJitterbuffer per read. */
+const JITTERBUFFER_PROBE_WINDOW = 8;
 
 function stop(timeoutMs: number): void {
   if (stopRequested) return;

@@ -10,12 +10,43 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { redact } from '../lib/redact.ts';
+import { defaultCacheDirs, hostBundle } from './host-bundle.ts';
 import type { BuiltPipeline } from './pipeline-builder.ts';
 import type { HostCommand, HostEvent, MeterRequest, SourceRequest } from './pipeline-host-protocol.ts';
 
 const CHILD_ENTRY = fileURLToPath(new URL('./pipeline-host-child.ts', import.meta.url));
 const TSX_LOADER = import.meta.resolve('tsx');
 const STDERR_LINES = 40;
+
+/** How a child is started: its main module and the Node flags before it. */
+export interface ChildLaunch {
+  modulePath: string;
+  execArgv: string[];
+  /** Set when the plain-JavaScript bundle could not be had and the child runs through tsx instead. */
+  fallbackReason?: string | undefined;
+}
+
+let bundleFailure: string | undefined;
+
+/**
+ * The child runs as one plain-JavaScript file on bare Node: no loader, no flags. Through tsx every child
+ * carried a second V8 isolate (tsx's hooks thread) and, on a cache miss, an esbuild process: 92–96 MiB peak
+ * RSS per passthrough host at 1080p30, 67 MiB as a bundle (issue 4's target is 80). Memory flags were measured
+ * and not used: the V8 heap is ~5 MiB, and --jitless/--lite-mode make the meter's NAL scan ~27× slower.
+ * Details: docs/DECISIONS.md "Pipeline host child"; how the bundle stays in sync: host-bundle.ts.
+ * Without a bundle (no cache folder writable, esbuild broken) the child runs through tsx as before, with a
+ * warning; that failure is remembered, so a broken cache costs one build attempt per agent process.
+ */
+export function childLaunch(env: NodeJS.ProcessEnv = process.env): ChildLaunch {
+  if (bundleFailure === undefined) {
+    try {
+      return { modulePath: hostBundle({ entry: CHILD_ENTRY, cacheDirs: defaultCacheDirs(env) }).path, execArgv: [] };
+    } catch (err) {
+      bundleFailure = redact((err as Error).message);
+    }
+  }
+  return { modulePath: CHILD_ENTRY, execArgv: ['--import', TSX_LOADER], fallbackReason: bundleFailure };
+}
 
 /** What a host runs: a launch string with its secret properties, and for transcodes a restartable source. */
 export interface HostPipeline {
@@ -67,8 +98,10 @@ export class PipelineHost extends EventEmitter<PipelineHostEvents> {
     if (this.child) throw new Error(`pipeline host ${this.label} was already started; make a new one`);
     // The notify socket belongs to the agent alone (NotifyAccess=main); a child must not even try it.
     const { NOTIFY_SOCKET: _socket, WATCHDOG_USEC: _usec, WATCHDOG_PID: _pid, ...childEnv } = env;
-    const child = fork(CHILD_ENTRY, [], {
-      execArgv: ['--import', TSX_LOADER],
+    const launch = childLaunch(env);
+    // execArgv is always explicit: fork would otherwise pass on the agent's own flags (its tsx loader).
+    const child = fork(launch.modulePath, [], {
+      execArgv: launch.execArgv,
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
       serialization: 'json',
       // One bus poll thread per host; the default pool of 4 is plenty for one pipeline.
@@ -88,6 +121,10 @@ export class PipelineHost extends EventEmitter<PipelineHostEvents> {
     });
     const command: HostCommand = { type: 'start', launch: pipeline.launch, properties: pipeline.properties, meter: pipeline.meter, source: pipeline.source };
     child.send(command);
+    if (launch.fallbackReason) {
+      const warning: HostEvent = { type: 'warning', message: `pipeline host runs through tsx (more memory per camera): ${launch.fallbackReason}` };
+      process.nextTick(() => this.emit('event', warning));
+    }
   }
 
   /** Asks for EOS (closing the last segment); kills the child if it has not exited within `timeoutMs`. */

@@ -13,7 +13,9 @@
  */
 import { encoderFor, encoderProperties, renderElement, PARSER_TAIL, type EncoderSettings } from './encoder-fragment.ts';
 import type { HardwareProfile } from './hardware-profiles.ts';
-import { METER_SINK, quoteLaunchValue, type RtspSource, type VideoCodec } from './pipeline-builder.ts';
+import { liveTap } from './live-output-tap.ts';
+import { VIDEORATE_ELEMENT } from './pipeline-host-protocol.ts';
+import { aacEncode, CAMERA_AUDIO, METER_SINK, quoteLaunchValue, type RtspSource, type VideoCodec } from './pipeline-builder.ts';
 
 export type Overlay =
   | { kind: 'text'; text: string; position?: 'top-left' | 'top-right' | 'bottom-left' | 'bottom-right' }
@@ -31,10 +33,18 @@ export interface TranscodeSpec {
   overlays: Overlay[];
   /** Segments into the spool; the GOP is aligned to the segment length so every segment starts on a keyframe. */
   segment: { seconds: number; directory: string; startIndex: number };
-  /** AAC audio: silence, so ingests that require an audio track (YouTube, most CDNs) accept the stream. */
-  audio: 'silent' | 'none';
+  /** Loopback UDP ports of the camera's live outputs: the output pipeline gets a live tap (live-output-tap.ts). */
+  liveTapPorts?: readonly number[] | undefined;
+  /**
+   * The output's AAC track. `camera`: the camera's own audio (source.audio, from its SDP), and silence when
+   * the camera has none or while it is lost; `silent`: silence always; `none`: no audio track. An audio
+   * track is there whenever it can be: ingests that require one (YouTube, most CDNs) refuse a stream without.
+   */
+  audio: TranscodeAudio;
   slateText?: string;
 }
+
+export type TranscodeAudio = 'camera' | 'silent' | 'none';
 
 export interface BuiltTranscode {
   /** Restartable: camera → raw video on the inter channel. */
@@ -46,6 +56,8 @@ export interface BuiltTranscode {
   bitrate: { element: string; property: string; unit: 'kbit/s' | 'bit/s' } | undefined;
   /** The overlay the host un-silences while the camera is lost. */
   slateElement: string;
+  /** Where the output's audio comes from (`camera` falls back to `silent` when the camera has no audio). */
+  audio: TranscodeAudio;
   channel: string;
 }
 
@@ -83,7 +95,8 @@ export function buildTranscode(spec: TranscodeSpec): BuiltTranscode {
     'application/x-rtp,media=video',
     spec.sourceCodec === 'h264' ? 'rtph264depay ! h264parse' : 'rtph265depay ! h265parse',
     decoder,
-    'videoconvert ! videoscale ! videorate',
+    // Named: the host reads its drop/duplicate counters into the stats (StreamStats.dropped).
+    `videoconvert ! videoscale ! videorate name=${VIDEORATE_ELEMENT}`,
     raw,
     `intervideosink channel=${quoteLaunchValue(channel)}`,
   ].join(' ! ');
@@ -115,7 +128,45 @@ export function buildTranscode(spec: TranscodeSpec): BuiltTranscode {
     'queue',
     `splitmuxsink name=mux muxer=mpegtsmux send-keyframe-requests=true max-size-time=${Math.round(segment.seconds * 1e9)} location=${quoteLaunchValue(`${segment.directory.replace(/%/g, '%%')}/%08d.ts`)} start-index=${segment.startIndex}`,
   ].join(' ! ');
-  const audio = spec.audio === 'silent' ? ' audiotestsrc wave=silence is-live=true ! audio/x-raw,rate=48000,channels=2 ! audioconvert ! avenc_aac bitrate=64000 ! aacparse ! queue ! mux.audio_0' : '';
+  const audio = audioBranches(spec, channel);
   const meter = ` t. ! queue leaky=downstream max-size-buffers=200 max-size-bytes=0 max-size-time=0 ! appsink name=${METER_SINK} sync=false drop=true max-buffers=200 wait-on-eos=false`;
-  return { source, sourceProperties, output: output + audio + meter, bitrate, slateElement: SLATE_NAME, channel };
+  const tap = liveTap(spec.liveTapPorts, audio.output);
+  return { source: source + audio.source, sourceProperties, output: output + tap.audio + meter + tap.branch, bitrate, slateElement: SLATE_NAME, channel, audio: audio.kind };
+}
+
+/** Raw audio on the inter channel: fixed caps on both sides, so the output never renegotiates when a source comes and goes. */
+const INTER_AUDIO_CAPS = 'audio/x-raw,format=S16LE,layout=interleaved,rate=48000,channels=2';
+
+/**
+ * interaudiosrc timing, in ns. The inter channel has no A/V resync: interaudiosink writes each buffer
+ * `latency-time` before its time, interaudiosrc takes at most one `period-time` of it per period and pads
+ * silence when short, so the audio's offset from the picture is whatever backlog the channel settled on at
+ * start, and a hiccup (a late burst) adds to it until `buffer-time`, where the sink throws the excess away.
+ * Measured with the virtual camera's `flash` pattern (beep vs picture change, 5 runs each, 2-core box at load
+ * 8–10): defaults (100/25 ms, 1 s) audio -23…-99 ms early, up to 1 s late after a hiccup; these values
+ * -63…+23 ms, at most 200 ms late. A 400 ms stall of the host process still shifts the offset by a few hundred
+ * ms until the camera side is rebuilt (at the next camera loss).
+ */
+const INTER_AUDIO_TIMING = 'latency-time=40000000 period-time=20000000 buffer-time=200000000';
+
+/**
+ * The audio halves of a transcode. Camera audio crosses the inter channel like the video: decoded in the
+ * source pipeline into interaudiosink, taken by interaudiosrc in the output. interaudiosrc sends silence
+ * whenever nothing feeds it (no source pipeline: the camera is lost and the slate is on air), so the output's
+ * audio track never stops. interaudiosink has async=false: the source's async-done (which takes the slate
+ * off) waits for the picture only, not for the camera's audio.
+ */
+function audioBranches(spec: TranscodeSpec, channel: string): { source: string; output: string; kind: TranscodeAudio } {
+  const cameraAudio = spec.source.audio !== undefined && spec.source.audio !== 'none' ? spec.source.audio : undefined;
+  const kind: TranscodeAudio = spec.audio === 'camera' && !cameraAudio ? 'silent' : spec.audio;
+  if (kind === 'none') return { source: '', output: '', kind };
+  if (kind === 'silent' || !cameraAudio) {
+    return { source: '', output: ` audiotestsrc wave=silence is-live=true ! audio/x-raw,rate=48000,channels=2 ! ${aacEncode(2)} ! queue ! mux.audio_0`, kind };
+  }
+  const codec = CAMERA_AUDIO[cameraAudio];
+  return {
+    source: ` src. ! ${codec.caps} ! queue ! ${codec.decode} ! audioconvert ! audioresample ! ${INTER_AUDIO_CAPS} ! interaudiosink channel=${quoteLaunchValue(channel)} async=false`,
+    output: ` interaudiosrc channel=${quoteLaunchValue(channel)} ${INTER_AUDIO_TIMING} ! ${INTER_AUDIO_CAPS} ! ${aacEncode(2)} ! queue ! mux.audio_0`,
+    kind,
+  };
 }

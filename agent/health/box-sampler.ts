@@ -4,7 +4,9 @@
  * previous values and is counted, never thrown into a publisher.
  */
 import si from 'systeminformation';
-import { statfs } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { access, statfs } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import { availableParallelism, loadavg } from 'node:os';
 import type { Logger } from '../lib/log.ts';
 import { errorMessage } from '../lib/errors.ts';
@@ -14,13 +16,56 @@ export interface BoxSample {
   cpu: { loadPercent: number; load1: number; cores: number; temperatureC: number | null };
   memory: { totalBytes: number; usedBytes: number; agentRssBytes: number };
   disk: { spoolPath: string; totalBytes: number; freeBytes: number };
+  clock: ClockSync;
 }
+
+export interface ClockSync {
+  synchronized: boolean | null;
+  offsetMs: number | null;
+}
+
+const run = promisify(execFile);
+
+/**
+ * Whether the system clock is NTP-synchronised, from whichever time daemon the box runs: chrony (offset
+ * and leap status from `chronyc -c tracking`), systemd-timesyncd (its `synchronized` flag file), or
+ * `timedatectl`. Unknown (null) when none answers — e.g. in a container. Never throws.
+ */
+export async function clockSync(): Promise<ClockSync> {
+  try {
+    const { stdout } = await run('chronyc', ['-c', 'tracking'], { timeout: 2000 });
+    // CSV: ref id, ref name, stratum, ref time, system time offset (s), …, leap status (last field).
+    const fields = stdout.trim().split(',');
+    const offset = Number(fields[4]);
+    return { synchronized: fields.at(-1) === 'Normal', offsetMs: Number.isFinite(offset) ? Math.round(offset * 1e6) / 1e3 : null };
+  } catch {
+    // No chrony: try the next source.
+  }
+  try {
+    await access('/run/systemd/timesync/synchronized');
+    return { synchronized: true, offsetMs: null };
+  } catch {
+    // Not timesyncd (or not synchronised yet): ask timedatectl.
+  }
+  try {
+    const { stdout } = await run('timedatectl', ['show', '-p', 'NTPSynchronized', '--value'], { timeout: 2000 });
+    const value = stdout.trim();
+    return { synchronized: value === 'yes' ? true : value === 'no' ? false : null, offsetMs: null };
+  } catch {
+    return { synchronized: null, offsetMs: null };
+  }
+}
+
+/** The clock is asked less often than the rest: it changes slowly and each ask runs a process. */
+const CLOCK_EVERY_MS = 60_000;
 
 export class BoxSampler {
   private latest: BoxSample | undefined;
   private timer: NodeJS.Timeout | undefined;
   private sampling: Promise<void> | undefined;
   private failures = 0;
+  private clock: ClockSync = { synchronized: null, offsetMs: null };
+  private clockAt = 0;
 
   constructor(
     private readonly spoolPath: string,
@@ -55,6 +100,10 @@ export class BoxSampler {
 
   private async takeSample(): Promise<void> {
     try {
+      if (performance.now() - this.clockAt > CLOCK_EVERY_MS || this.clockAt === 0) {
+        this.clockAt = performance.now();
+        this.clock = await clockSync();
+      }
       const [load, mem, temp, fs] = await Promise.all([si.currentLoad(), si.mem(), si.cpuTemperature(), statfs(this.spoolPath)]);
       this.latest = {
         takenAt: new Date().toISOString(),
@@ -67,6 +116,7 @@ export class BoxSampler {
         // `active` excludes cache and buffers: what programs really hold.
         memory: { totalBytes: mem.total, usedBytes: mem.active, agentRssBytes: process.memoryUsage.rss() },
         disk: { spoolPath: this.spoolPath, totalBytes: fs.blocks * fs.bsize, freeBytes: fs.bavail * fs.bsize },
+        clock: this.clock,
       };
     } catch (err) {
       this.failures += 1;

@@ -4,6 +4,7 @@
  */
 import type { HealthPayload } from '../uplink/topics.ts';
 import type { PipelineHealth } from '../encoder/index.ts';
+import type { LiveOutputHealth } from '../encoder/live-output-supervisor.ts';
 import type { CameraHealthReport } from '../cameras/camera-monitor.ts';
 import { BoxSampler } from './box-sampler.ts';
 import { logger } from '../lib/log.ts';
@@ -11,8 +12,11 @@ import { logger } from '../lib/log.ts';
 export interface HealthSources {
   boxId: string;
   bootId: string;
+  versions: HealthPayload['versions'];
+  /** The encoder profile in use; null when none is (passthrough only). */
+  encoderProfile: () => string | null;
   spoolPath: string;
-  pipelines: () => PipelineHealth[];
+  pipelines: () => Array<PipelineHealth & { live?: LiveOutputHealth[] | undefined }>;
   cameras: () => CameraHealthReport[];
   spool: () => HealthPayload['spool'];
   uplink: () => HealthPayload['uplink'];
@@ -35,13 +39,35 @@ export class HealthReporter {
 
   async start(): Promise<void> {
     await this.sampler.start();
-    this.timer = setInterval(() => this.publish(this.report()), this.intervalMs);
-    this.timer.unref();
+    this.schedule();
   }
 
   stop(): void {
     clearInterval(this.timer);
+    clearTimeout(this.soon);
     this.sampler.stop();
+  }
+
+  private soon: NodeJS.Timeout | undefined;
+
+  /**
+   * Something changed state (a camera, a pipeline, the uplink): a report goes out within a second instead
+   * of at the next tick — several changes at once make one report — and the periodic timer restarts from it.
+   */
+  stateChanged(): void {
+    if (this.soon || !this.timer) return;
+    this.soon = setTimeout(() => {
+      this.soon = undefined;
+      this.publish(this.report());
+      this.schedule();
+    }, 1000);
+    this.soon.unref();
+  }
+
+  private schedule(): void {
+    clearInterval(this.timer);
+    this.timer = setInterval(() => this.publish(this.report()), this.intervalMs);
+    this.timer.unref();
   }
 
   report(): HealthPayload {
@@ -51,9 +77,14 @@ export class HealthReporter {
       bootId: this.sources.bootId,
       ts: new Date().toISOString(),
       uptimeSeconds: Math.round((performance.now() - this.startedAt) / 1000),
+      versions: this.sources.versions,
       cpu: sample?.cpu ?? { loadPercent: 0, load1: 0, cores: 0, temperatureC: null },
       memory: sample?.memory ?? { totalBytes: 0, usedBytes: 0, agentRssBytes: process.memoryUsage.rss() },
       disk: sample?.disk ?? { spoolPath: this.sources.spoolPath, totalBytes: 0, freeBytes: 0 },
+      clock: sample?.clock ?? { synchronized: null, offsetMs: null },
+      // No encoder here exposes its load through a stable interface yet (intel_gpu_top, nvidia-smi need
+      // extra tools and privileges): reported as unknown rather than guessed.
+      encoder: { profile: this.sources.encoderProfile(), gpuBusyPercent: null },
       spool: this.sources.spool(),
       uplink: this.sources.uplink(),
       outbox: this.sources.outbox(),
@@ -68,6 +99,9 @@ export class HealthReporter {
         fps: p.fps ?? null,
         keyframeIntervalMs: p.keyframeIntervalMs ?? null,
         lastError: p.lastError ?? null,
+        ...(p.live && p.live.length > 0
+          ? { live: p.live.map((o) => ({ kind: o.kind, state: o.state, reason: o.reason ?? null, bitrateKbps: o.bitrateKbps ?? null, connects: o.connects })) }
+          : {}),
       })),
     };
   }

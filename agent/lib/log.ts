@@ -15,6 +15,21 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 
 const children = new Map<string, Logger>();
 
+/** The last lines written, already redacted, for the `get-logs` command (the journal has the rest). */
+const TAIL_LINES = 1000;
+const tail: string[] = [];
+
+/** The last `lines` log lines (redacted JSON, oldest first). */
+export function logTail(lines: number): string[] {
+  return tail.slice(-lines);
+}
+
+function keep(line: string): string {
+  tail.push(line.endsWith('\n') ? line.slice(0, -1) : line);
+  if (tail.length > TAIL_LINES) tail.splice(0, tail.length - TAIL_LINES);
+  return line;
+}
+
 function createRoot(destination: pino.DestinationStream | number = 1): Logger {
   return pino(
     {
@@ -28,7 +43,7 @@ function createRoot(destination: pino.DestinationStream | number = 1): Logger {
         censor: '[redacted]',
       },
       serializers: { err: pino.stdSerializers.err },
-      hooks: { streamWrite: (line: string) => redact(line) },
+      hooks: { streamWrite: (line: string) => keep(redact(line)) },
     },
     typeof destination === 'number' ? pino.destination({ fd: destination, sync: true }) : destination,
   );

@@ -69,6 +69,7 @@ export class UplinkService {
   private readonly unrecorded: Array<{ segment: ClosedSegment; eventId: string | null }> = [];
   private housekeeping: NodeJS.Timeout | undefined;
   private chain: Promise<unknown> = Promise.resolve();
+  private recordingRefused: Promise<void> | undefined;
 
   constructor(private readonly options: UplinkServiceOptions) {
     const { config } = options;
@@ -144,6 +145,9 @@ export class UplinkService {
   private async record(segment: ClosedSegment, eventId: string | null): Promise<void> {
     const { log } = this.options;
     try {
+      // Rows go in close order: gap detection compares a row with the one before it, so a segment recorded
+      // ahead of those the ledger refused earlier would report their span as missing footage.
+      if (this.unrecorded.length > 0) await this.recordRefused();
       const row = await this.spool.add(segment, eventId);
       if (row.gap_before_ms > 0) {
         log.warn({ stream: segment.streamId, seq: row.seq, gapMs: row.gap_before_ms }, 'recording gap: footage missing before this segment');
@@ -159,10 +163,9 @@ export class UplinkService {
     this.uploader?.wake();
   }
 
-  private async housekeep(): Promise<void> {
-    try {
-      await this.spool.expireKept();
-      await this.spool.enforceQuota();
+  /** Records the segments the ledger refused, oldest first, until one fails again. One pass at a time. */
+  private recordRefused(): Promise<void> {
+    this.recordingRefused ??= (async () => {
       while (this.unrecorded.length > 0) {
         const { segment, eventId } = this.unrecorded[0]!;
         try {
@@ -173,6 +176,15 @@ export class UplinkService {
         }
         this.unrecorded.shift();
       }
+    })().finally(() => (this.recordingRefused = undefined));
+    return this.recordingRefused;
+  }
+
+  private async housekeep(): Promise<void> {
+    try {
+      await this.spool.expireKept();
+      await this.spool.enforceQuota();
+      await this.recordRefused();
     } catch (err) {
       this.options.log.warn({ err: errorMessage(err) }, 'spool housekeeping failed; retried');
     }

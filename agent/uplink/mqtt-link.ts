@@ -15,10 +15,12 @@
  */
 import mqtt, { Store, type MqttClient } from 'mqtt';
 import { Readable } from 'node:stream';
+import { tlsConnectOptions } from '../config/tls-files.ts';
+import type { MqttTlsConfig } from '../config/schema.ts';
 import { errorMessage } from '../lib/errors.ts';
 import { redact } from '../lib/redact.ts';
 import type { Logger } from '../lib/log.ts';
-import { RETAINED, topicOf, type StatusPayload, type TopicMap, type TopicName } from './topics.ts';
+import { RETAINED, topicOf, type CommandResponsePayload, type StatusPayload, type TopicMap, type TopicName } from './topics.ts';
 import type { Outbox } from './outbox.ts';
 
 /** Messages handed to mqtt.js and not yet acknowledged, at most. */
@@ -36,6 +38,8 @@ export interface MqttLinkOptions {
   clientId: string;
   username?: string | undefined;
   password?: string | undefined;
+  /** CA, client certificate and key (files read at start), for an mqtts:// or wss:// url. */
+  tls?: MqttTlsConfig | undefined;
   keepaliveSeconds: number;
   connectTimeoutSeconds: number;
   topicPrefix: string;
@@ -43,6 +47,12 @@ export interface MqttLinkOptions {
   /** The status published on every connect (birth). `state`/`ts` are filled in. */
   birth: () => Omit<StatusPayload, 'state' | 'ts'>;
   log: Logger;
+  /** The next birth sequence number (persisted across restarts); asked once per connect. */
+  nextBirthSeq?: () => number;
+  /** Requests on `cmd/{name}`: the answer goes to the request's response topic (MQTT 5) or to `responses`. */
+  onCommand?: (name: string, payload: string) => Promise<CommandResponsePayload>;
+  /** The retained schedule written by the controller. */
+  onSchedule?: (payload: string) => void;
   /** Durable delivery of events and health; without it they are dropped (and counted) while offline. */
   outbox?: Outbox | undefined;
 }
@@ -59,6 +69,7 @@ export class MqttLink {
   /** Retained topics published while disconnected: the latest payload of each, sent on connect. */
   private readonly latestRetained = new Map<string, string>();
   private replayed = 0;
+  private birthSeq: number | undefined;
   /** Connection generation: acknowledgements from a closed connection are ignored. */
   private generation = 0;
 
@@ -73,6 +84,9 @@ export class MqttLink {
     const o = this.options;
     const will: StatusPayload = { ...o.birth(), state: 'offline', reason: 'connection-lost', ts: new Date().toISOString() };
     this.client = mqtt.connect(o.url, {
+      // Contents, not paths: read now; an unreadable file throws naming its key (load.ts checked them already).
+      // The key and its passphrase stay in these options only; nothing here logs options.
+      ...(o.tls ? tlsConnectOptions(o.tls) : {}),
       clientId: o.clientId,
       username: o.username,
       password: o.password,
@@ -85,6 +99,7 @@ export class MqttLink {
       queueQoSZero: false,
       will: { topic: this.topic('status'), payload: Buffer.from(JSON.stringify(will)), qos: 1, retain: true },
       outgoingStore: new NoReplayStore(),
+      resubscribe: false,
     });
     this.client.on('close', () => {
       // Whatever was not acknowledged on that connection goes again, from the oldest, on the next one.
@@ -96,11 +111,21 @@ export class MqttLink {
       this.connects += 1;
       o.log.info({ url: o.url, connects: this.connects }, 'connected to the MQTT broker');
       this.connectedAt = Date.now();
-      this.publish('status', { ...o.birth(), state: 'online', ts: new Date().toISOString() });
+      this.birthSeq = o.nextBirthSeq?.();
+      this.publish('status', { ...this.birth(), state: 'online', ts: new Date().toISOString() });
       for (const [topic, payload] of this.latestRetained) this.client?.publish(topic, payload, { qos: 1, retain: true });
       this.latestRetained.clear();
       this.pump();
+      // clean: true means no session survives a reconnect: subscribe again each time (resubscribe is off).
+      if (o.onCommand || o.onSchedule) {
+        const base = `${o.topicPrefix}/${o.boxId}`;
+        const filters = [...(o.onCommand ? [`${base}/cmd/+`] : []), ...(o.onSchedule ? [`${base}/schedule`] : [])];
+        this.client?.subscribe(filters, { qos: 1 }, (err) => {
+          if (err) o.log.error({ err: errorMessage(err), filters }, 'MQTT subscribe failed; commands will not arrive');
+        });
+      }
     });
+    this.client.on('message', (topic, payload, packet) => void this.onMessage(topic, payload, packet.properties));
     this.client.on('error', (err) => {
       const message = errorMessage(err);
       if (message !== this.lastError) o.log.warn({ err: message }, 'MQTT error; reconnecting');
@@ -141,6 +166,32 @@ export class MqttLink {
         resolve(!err);
       });
     });
+  }
+
+  private async onMessage(topic: string, payload: Buffer, properties: { responseTopic?: string; correlationData?: Buffer } | undefined): Promise<void> {
+    const o = this.options;
+    const base = `${o.topicPrefix}/${o.boxId}/`;
+    if (!topic.startsWith(base)) return;
+    const rest = topic.slice(base.length);
+    if (rest === 'schedule') {
+      o.onSchedule?.(payload.toString('utf8'));
+      return;
+    }
+    if (!rest.startsWith('cmd/') || !o.onCommand) return;
+    const response = await o.onCommand(rest.slice('cmd/'.length), payload.toString('utf8'));
+    const client = this.client;
+    if (!client?.connected) return;
+    const text = redact(JSON.stringify(response));
+    if (properties?.responseTopic) {
+      client.publish(properties.responseTopic, text, { qos: 1, properties: properties.correlationData ? { correlationData: properties.correlationData } : {} });
+    } else {
+      client.publish(this.topic('responses'), text, { qos: 1 });
+    }
+  }
+
+  /** The box's current birth: what `status` says (with the birth sequence of the current connection). */
+  birth(): Omit<StatusPayload, 'state' | 'ts'> {
+    return { ...this.options.birth(), ...(this.birthSeq !== undefined ? { birthSeq: this.birthSeq } : {}) };
   }
 
   /** Hands the oldest outbox rows to mqtt.js, up to the window; each is deleted on its PUBACK. */
@@ -184,7 +235,7 @@ export class MqttLink {
     if (!client) return;
     const deadline = new Promise<void>((resolve) => setTimeout(resolve, timeoutMs).unref());
     if (client.connected) {
-      await Promise.race([this.publish('status', { ...this.options.birth(), state: 'offline', reason: 'shutdown', ts: new Date().toISOString() }), deadline]);
+      await Promise.race([this.publish('status', { ...this.birth(), state: 'offline', reason: 'shutdown', ts: new Date().toISOString() }), deadline]);
     }
     await Promise.race([client.endAsync(!client.connected), deadline]);
     client.end(true);

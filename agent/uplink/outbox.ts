@@ -32,17 +32,27 @@ export interface OutboxStats {
 export class Outbox {
   private readonly insert;
   private readonly remove;
+  /**
+   * The next id, given explicitly: ids only grow while the process runs. The sender's cursor is an id
+   * (`next(limit, afterId)`), and SQLite alone would reuse ids (INTEGER PRIMARY KEY without AUTOINCREMENT takes
+   * max(id) + 1, so once the newest rows are acknowledged and deleted, the next row gets an id the cursor has
+   * passed): events then sat unsent behind the cursor (seen in test/system/uplink.test.ts).
+   */
+  private nextId: number;
 
   constructor(
     private readonly store: Store,
     private readonly maxRows = 50_000,
   ) {
-    this.insert = store.db.prepare('INSERT INTO outbox (topic, payload, qos, retain, kind, created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id');
+    // max(): never below what SQLite would pick either (another Outbox on the same store, a restart).
+    this.insert = store.db.prepare('INSERT INTO outbox (id, topic, payload, qos, retain, kind, created_at) VALUES (max(?, (SELECT coalesce(max(id), 0) + 1 FROM outbox)), ?, ?, ?, ?, ?, ?) RETURNING id');
+    this.nextId = 1;
     this.remove = store.db.prepare('DELETE FROM outbox WHERE id = ?');
   }
 
   add(topic: string, payload: string, kind: OutboxKind, createdAt = new Date()): number {
-    const { id } = this.insert.get(topic, payload, 1, 0, kind, createdAt.toISOString()) as { id: number };
+    const { id } = this.insert.get(this.nextId, topic, payload, 1, 0, kind, createdAt.toISOString()) as { id: number };
+    this.nextId = id + 1;
     if (id % 64 === 0 || this.size() > this.maxRows) this.bound();
     return id;
   }

@@ -1,85 +1,209 @@
 /**
- * The box's MQTT contract, declared once (STYLE 5): every topic under `{prefix}/{boxId}/` and its payload
- * type. Publishers use these helpers; the telemetry issue adds JSON Schemas and the AsyncAPI document.
+ * The box's MQTT contract, declared once (STYLE 5, issue 6): every topic under `{prefix}/{boxId}/`, its
+ * direction, whether it is retained, and a schema per payload. The agent's publishers are typed by it,
+ * `scripts/generate-docs.ts` turns it into docs/mqtt-asyncapi.yaml (AsyncAPI 3), and tests validate what the
+ * agent really publishes against the same schemas.
  */
-import type { SpoolStats } from './spool.ts';
-import type { UplinkHealth } from './uploader.ts';
-import type { OutboxStats } from './outbox.ts';
+import { z } from 'zod';
+import { COMMAND_NAMES, commandRequestSchemas } from './command-schemas.ts';
 
-export interface StatusPayload {
-  state: 'online' | 'offline';
-  boxId: string;
-  /** Random per agent start: lets the controller tell a restart from a reconnect. */
-  bootId: string;
-  /** Persisted across restarts, incremented at each start. */
-  bootCount: number;
-  version: string;
-  ts: string;
-  /** Why offline: `shutdown` (clean stop) or `connection-lost` (the last will, set by the broker). */
-  reason?: 'shutdown' | 'connection-lost';
-  cameras?: string[];
-}
+const ts = z.string().meta({ description: 'ISO 8601 UTC time the payload was made.' });
+const nullableNumber = z.number().nullable();
 
-export interface HealthPayload {
-  boxId: string;
-  bootId: string;
-  ts: string;
-  uptimeSeconds: number;
-  cpu: { loadPercent: number; load1: number; cores: number; temperatureC: number | null };
-  memory: { totalBytes: number; usedBytes: number; agentRssBytes: number };
-  disk: { spoolPath: string; totalBytes: number; freeBytes: number };
-  spool: SpoolStats;
-  /** null when no ingest is configured. */
-  uplink: UplinkHealth | null;
-  /** Messages waiting for the broker (durable outbox). */
-  outbox: OutboxStats;
-  cameras: Array<{
-    cameraId: string;
-    quality: string;
-    reasons: string[];
-    describe: { ok: boolean; status: number | null; latencyMs: number; at: string } | null;
-  }>;
-  pipelines: Array<{
-    streamId: string;
-    state: string;
-    restarts: number;
-    segments: number;
-    lastSegmentAt: string | null;
-    bitrateKbps: number | null;
-    fps: number | null;
-    keyframeIntervalMs: number | null;
-    lastError: string | null;
-  }>;
-}
+export const statusSchema = z
+  .object({
+    state: z.enum(['online', 'offline']),
+    boxId: z.string(),
+    bootId: z.string().meta({ description: 'Random per agent start: tells a restart from a reconnect.' }),
+    bootCount: z.number().int().meta({ description: 'Agent starts, persisted across restarts.' }),
+    birthSeq: z.number().int().optional().meta({ description: 'Births (connects) of this box, persisted across restarts: a controller sees every reconnect, and orders them.' }),
+    version: z.string(),
+    hardwareProfile: z.string().nullable().optional().meta({ description: 'The encoder profile in use (venuebox profiles detect); null when no camera needs one.' }),
+    ts,
+    reason: z.enum(['shutdown', 'connection-lost']).optional().meta({ description: 'Why offline: a clean stop, or the last will set by the broker.' }),
+    cameras: z.array(z.string()).optional(),
+  })
+  .meta({ description: 'Retained. The birth (`online`) on every connect; the last will (`offline`, `connection-lost`) when the box vanishes; `offline`, `shutdown` on a clean stop.' });
 
-/** `cameras/{cameraId}`, retained: the last known state of each camera. */
-export interface CameraStatePayload {
-  cameraId: string;
-  quality: 'good' | 'degraded' | 'offline' | 'unknown';
-  reasons: string[];
-  ts: string;
-}
+const spoolStatsSchema = z.object({
+  segments: z.number().int(),
+  bytes: z.number(),
+  backlogSegments: z.number().int(),
+  backlogBytes: z.number(),
+  oldestBacklogAgeSeconds: nullableNumber,
+  evictions: z.number().int(),
+  evictedBytes: z.number(),
+  lost: z.number().int(),
+});
 
-/** `events`: the box's timeline, one message per thing that happened. */
-export interface EventPayload {
-  type: string;
-  ts: string;
-  [detail: string]: unknown;
-}
+const uplinkHealthSchema = z.object({
+  state: z.enum(['online', 'degraded', 'offline']),
+  reason: z.string().nullable(),
+  throughputKbps: nullableNumber,
+  uploaded: z.number().int(),
+  uploadedBytes: z.number(),
+  failures: z.number().int(),
+  lastError: z.string().nullable(),
+  liveLagMs: z.number(),
+});
 
+const outboxStatsSchema = z.object({
+  queued: z.number().int(),
+  oldestAgeSeconds: nullableNumber,
+  thinnedHealth: z.number().int(),
+  droppedEvents: z.number().int(),
+});
+
+export const healthSchema = z
+  .object({
+    boxId: z.string(),
+    bootId: z.string(),
+    ts,
+    historical: z.boolean().optional().meta({ description: 'Replayed from the outbox after an outage.' }),
+    uptimeSeconds: z.number(),
+    versions: z.object({ agent: z.string(), node: z.string(), gstreamer: z.string().nullable() }),
+    cpu: z.object({ loadPercent: z.number(), load1: z.number(), cores: z.number().int(), temperatureC: nullableNumber }),
+    memory: z.object({ totalBytes: z.number(), usedBytes: z.number(), agentRssBytes: z.number() }),
+    disk: z.object({ spoolPath: z.string(), totalBytes: z.number(), freeBytes: z.number() }),
+    clock: z.object({
+      synchronized: z.boolean().nullable().meta({ description: 'The system clock is NTP-synchronised (timedatectl); null when unknown.' }),
+      offsetMs: nullableNumber.meta({ description: 'Offset to the NTP source (chrony), when known.' }),
+    }),
+    encoder: z.object({ profile: z.string().nullable(), gpuBusyPercent: nullableNumber.meta({ description: 'Encoder/GPU use where the hardware exposes it.' }) }),
+    spool: spoolStatsSchema,
+    uplink: uplinkHealthSchema.nullable().meta({ description: 'null when no ingest is configured.' }),
+    outbox: outboxStatsSchema,
+    cameras: z.array(
+      z.object({
+        cameraId: z.string(),
+        quality: z.string(),
+        reasons: z.array(z.string()),
+        describe: z.object({ ok: z.boolean(), status: z.number().nullable(), latencyMs: z.number(), at: z.string() }).nullable(),
+      }),
+    ),
+    pipelines: z.array(
+      z.object({
+        streamId: z.string(),
+        state: z.string(),
+        restarts: z.number().int(),
+        segments: z.number().int(),
+        lastSegmentAt: z.string().nullable(),
+        bitrateKbps: nullableNumber,
+        fps: nullableNumber,
+        keyframeIntervalMs: nullableNumber,
+        lastError: z.string().nullable(),
+        live: z
+          .array(z.object({ kind: z.string(), state: z.enum(['connecting', 'live', 'idle', 'retrying', 'stopped']), reason: z.string().nullable(), bitrateKbps: nullableNumber, connects: z.number().int() }))
+          .optional()
+          .meta({ description: 'The camera\'s live outputs (SRT, RTMP), when it has any.' }),
+      }),
+    ),
+  })
+  .meta({ description: 'Every mqtt.healthIntervalSeconds, and at once when a camera, pipeline or the uplink changes state.' });
+
+export const cameraStateSchema = z
+  .object({
+    cameraId: z.string(),
+    quality: z.enum(['good', 'degraded', 'offline', 'unknown']),
+    reasons: z.array(z.string()),
+    ts,
+  })
+  .meta({ description: 'Retained, one topic per camera: its last known state.' });
+
+/** Every event type the agent publishes (live outputs add `live-*`). */
+export const EVENT_TYPES = [
+  'camera-online',
+  'camera-offline',
+  'camera-discovered',
+  'camera-moved',
+  'camera-bye',
+  'camera-auth-refused',
+  'recording-gap',
+  'encoder-fallback',
+  'slate-on',
+  'slate-off',
+  'uplink-state',
+  'spool-eviction',
+  'spool-reconciled',
+  'segment-lost',
+  'bitrate-adapted',
+  'command',
+  'config-applied',
+  'config-rolled-back',
+] as const;
+
+export const eventSchema = z
+  .looseObject({
+    type: z.union([z.enum(EVENT_TYPES), z.string().regex(/^live-[a-z-]+$/)]),
+    ts,
+    historical: z.boolean().optional().meta({ description: 'Replayed from the outbox after an outage (ts is when it happened).' }),
+  })
+  .meta({ description: 'The box timeline: one message per thing that happened; more fields per type.' });
+
+export const commandResponseSchema = z
+  .object({
+    command: z.string(),
+    ok: z.boolean(),
+    result: z.unknown().optional(),
+    error: z.string().optional().meta({ description: 'Why the command was refused or failed.' }),
+    ts,
+  })
+  .meta({ description: 'Sent to the request\'s MQTT 5 response topic with its correlation data (or to `responses` when the request had none).' });
+
+export const scheduleSchema = z
+  .object({
+    events: z.array(z.looseObject({ id: z.string(), start: z.string(), end: z.string() })),
+    ts: z.string().optional(),
+  })
+  .meta({ description: 'Retained, written by the controller: the events this box streams (the schedule issue gives it its full shape).' });
+
+export type StatusPayload = z.infer<typeof statusSchema>;
+export type HealthPayload = z.infer<typeof healthSchema>;
+export type CameraStatePayload = z.infer<typeof cameraStateSchema>;
+export type EventPayload = z.infer<typeof eventSchema>;
+export type CommandResponsePayload = z.infer<typeof commandResponseSchema>;
+
+/** What the box publishes, by topic name. */
 export interface TopicMap {
   status: StatusPayload;
   health: HealthPayload;
   cameras: CameraStatePayload;
   events: EventPayload;
+  responses: CommandResponsePayload;
 }
 
 export type TopicName = keyof TopicMap;
 
-/** Which topics are retained: the controller must see the last status of a box it just subscribed to. */
-export const RETAINED: Record<TopicName, boolean> = { status: true, health: false, cameras: true, events: false };
+export interface TopicSpec {
+  /** Address below `{prefix}/{boxId}/`; `{…}` are parameters. */
+  address: string;
+  /** publish: the box sends; subscribe: the box receives. */
+  direction: 'publish' | 'subscribe';
+  retained: boolean;
+  schema: z.ZodType;
+  title: string;
+}
+
+/** The whole contract. Commands are one subscription each (`cmd/{name}`), so an ACL can allow them one by one. */
+export const TOPICS: Record<string, TopicSpec> = {
+  status: { address: 'status', direction: 'publish', retained: true, schema: statusSchema, title: 'Box status (birth / last will)' },
+  health: { address: 'health', direction: 'publish', retained: false, schema: healthSchema, title: 'Health report' },
+  cameras: { address: 'cameras/{cameraId}', direction: 'publish', retained: true, schema: cameraStateSchema, title: 'Camera state' },
+  events: { address: 'events', direction: 'publish', retained: false, schema: eventSchema, title: 'Events' },
+  responses: { address: 'responses', direction: 'publish', retained: false, schema: commandResponseSchema, title: 'Command responses without a response topic' },
+  schedule: { address: 'schedule', direction: 'subscribe', retained: true, schema: scheduleSchema, title: 'Schedule' },
+  ...Object.fromEntries(
+    COMMAND_NAMES.map((name) => [`cmd-${name}`, { address: `cmd/${name}`, direction: 'subscribe', retained: false, schema: commandRequestSchemas[name], title: `Command ${name}` } satisfies TopicSpec]),
+  ),
+};
+
+/** Which published topics are retained: the controller must see the last status of a box it just subscribed to. */
+export const RETAINED: Record<TopicName, boolean> = { status: true, health: false, cameras: true, events: false, responses: false };
 
 /** `{prefix}/{boxId}/{name}`, or `{prefix}/{boxId}/{name}/{sub}` for per-item topics (`cameras/{cameraId}`). */
 export function topicOf(prefix: string, boxId: string, name: TopicName, sub?: string): string {
   return sub === undefined ? `${prefix}/${boxId}/${name}` : `${prefix}/${boxId}/${name}/${sub}`;
 }
+
+/** The schema a published payload must satisfy, by topic name. */
+export const PUBLISHED_SCHEMAS: Record<TopicName, z.ZodType> = { status: statusSchema, health: healthSchema, cameras: cameraStateSchema, events: eventSchema, responses: commandResponseSchema };

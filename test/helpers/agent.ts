@@ -43,6 +43,13 @@ export interface StartAgentOptions {
   env?: NodeJS.ProcessEnv;
   /** Reuse a folder (to restart an agent on the same state). */
   dir?: TempDir;
+  /** With `dir`: start with the config file already there, untouched. */
+  keepConfig?: boolean;
+  /**
+   * Run inside this network namespace (root only): `ip netns exec` execs node, so `child.pid` is the agent's
+   * own pid and a signal sent to `child` reaches the agent itself.
+   */
+  netns?: string;
 }
 
 export async function startAgent(options: StartAgentOptions): Promise<AgentProcess> {
@@ -51,8 +58,11 @@ export async function startAgent(options: StartAgentOptions): Promise<AgentProce
   const spoolDir = path.join(temp.path, 'state', 'spool');
   const databaseFile = path.join(temp.path, 'state', 'venuebox.db');
   const config = { paths: { state: path.join(temp.path, 'state'), logs: path.join(temp.path, 'logs') }, ...options.config };
-  await writeFile(configFile, JSON.stringify(config, null, 2));
-  const child = spawn(process.execPath, [BIN, 'agent', '--config', configFile], {
+  // A restart as systemd does it keeps the config file as it is (a config update may have changed it).
+  if (!options.keepConfig) await writeFile(configFile, JSON.stringify(config, null, 2));
+  const argv = [BIN, 'agent', '--config', configFile];
+  const [cmd, args] = options.netns ? ['ip', ['netns', 'exec', options.netns, process.execPath, ...argv]] : [process.execPath, argv];
+  const child = spawn(cmd, args, {
     env: { ...process.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

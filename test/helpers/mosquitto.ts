@@ -1,4 +1,7 @@
 // A real mosquitto broker on a free loopback port, with a generated config in a temp folder.
+// Variants: password auth (`auth`), TLS with client certificates (`tls`, files from test/helpers/pki.ts: the
+// certificate's CN becomes the user name, as on a fleet broker), an ACL file (`aclFile`, e.g.
+// docs/mosquitto-acl.example as it is).
 import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -17,6 +20,15 @@ export interface MosquittoOptions {
   netns?: string;
   /** Deadline for the broker to accept connections; default 10 s. */
   timeoutMs?: number;
+  /**
+   * TLS listener (the URL becomes mqtts://). By default a client certificate signed by `caFile` is required
+   * and its CN is the user name (`use_identity_as_username`): what the ACL's `%u` and `user` lines match.
+   */
+  tls?: { caFile: string; certFile: string; keyFile: string; requireCertificate?: boolean; useIdentityAsUsername?: boolean };
+  /** mosquitto ACL file (`acl_file`), used as it is. */
+  aclFile?: string;
+  /** Also log at debug level (mosquitto logs ACL denials, "Denied PUBLISH …", only there). */
+  debugLog?: boolean;
 }
 
 export interface Mosquitto {
@@ -29,6 +41,8 @@ export interface Mosquitto {
   stop(): Promise<void>;
   /** Kill the broker and start it again on the same port: a broker outage and its return. */
   restart(): Promise<void>;
+  /** The broker's last log lines (stderr). */
+  output(): string;
 }
 
 export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Mosquitto> {
@@ -41,15 +55,27 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Mosqu
       await run('mosquitto_passwd', ['-b', '-c', path.join(dir.path, 'passwd'), auth.username, auth.password]);
     }
     const launch = async (port: number): Promise<ManagedProcess> => {
+      const tls = opts.tls;
+      const identity = tls !== undefined && tls.requireCertificate !== false && tls.useIdentityAsUsername !== false;
       const conf = [
         `listener ${port} ${host}`,
-        ...(auth ? [`allow_anonymous false`, `password_file ${path.join(dir.path, 'passwd')}`] : ['allow_anonymous true']),
+        ...(tls
+          ? [
+              `cafile ${tls.caFile}`,
+              `certfile ${tls.certFile}`,
+              `keyfile ${tls.keyFile}`,
+              `require_certificate ${tls.requireCertificate !== false}`,
+              ...(identity ? ['use_identity_as_username true'] : []),
+            ]
+          : []),
+        ...(auth ? [`allow_anonymous false`, `password_file ${path.join(dir.path, 'passwd')}`] : [`allow_anonymous ${!identity}`]),
+        ...(opts.aclFile ? [`acl_file ${opts.aclFile}`] : []),
         'persistence false',
         // Not stdout: mosquitto's stdout is block-buffered into a pipe, so its lines arrive only at
         // exit. stderr is unbuffered.
         'log_dest stderr',
         // log_type all logs every PUBLISH/PINGREQ: too much for the 20-line error tail.
-        ...['error', 'warning', 'notice', 'information'].map((t) => `log_type ${t}`),
+        ...['error', 'warning', 'notice', 'information', ...(opts.debugLog ? ['debug'] : [])].map((t) => `log_type ${t}`),
         // Started as root, mosquitto switches to user `mosquitto`, which cannot read this 0700
         // folder. As non-root the option is ignored.
         'user root',
@@ -78,7 +104,7 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Mosqu
 
     let stopped: Promise<void> | undefined;
     const broker: Mosquitto = {
-      url: `mqtt://${host}:${port}`,
+      url: `${opts.tls ? 'mqtts' : 'mqtt'}://${host}:${port}`,
       host,
       port,
       stop: () => {
@@ -93,6 +119,7 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Mosqu
         await proc.stop();
         proc = await launch(port);
       },
+      output: () => proc.output(),
     };
     if (auth) {
       broker.username = auth.username;

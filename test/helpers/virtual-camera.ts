@@ -32,10 +32,20 @@ export interface VirtualCameraOptions {
   /** Frames between keyframes; default fps (1 s). */
   keyint?: number;
   bitrateKbps?: number;
-  /** Test pattern: `ball` (default, cheap), `smpte` (bright bars: tests tell it from a black slate), `snow`. */
-  pattern?: 'ball' | 'smpte' | 'snow';
-  /** Also serve an AAC audio track (a tone), as cameras with a microphone do. */
-  audio?: boolean;
+  /**
+   * Test pattern: `ball` (default, cheap), `smpte` (bright bars: tests tell it from a black slate), `snow`,
+   * `flash` (white and black by turns, changing on every whole second, the audio a beep at the same instants:
+   * an A/V sync reference).
+   */
+  pattern?: 'ball' | 'smpte' | 'snow' | 'flash';
+  /**
+   * Also serve an audio track (a 440 Hz tone), as cameras with a microphone do: `aac` (also `true`; 48 kHz
+   * stereo, RFC 3640) or G.711 `pcma` / `pcmu` (8 kHz mono, static payload types 8 / 0), the most common;
+   * `g726` (G726-32) is one venuebox does not record.
+   */
+  audio?: boolean | 'aac' | 'pcma' | 'pcmu' | 'g726';
+  /** Drop this share (0–100) of the video RTP packets before sending: the client sees sequence gaps (lost packets). */
+  lossPercent?: number;
   /** RTSP mount; default /stream, or the vendor's path when onvif.vendor is given. */
   path?: string;
   username?: string;
@@ -119,7 +129,8 @@ export async function startVirtualCamera(opts: VirtualCameraOptions = {}): Promi
     const args = [SCRIPT, '--port', String(port), '--path', path, '--bind', bind];
     args.push('--width', String(width), '--height', String(height), '--fps', String(fps));
     args.push('--keyint', String(keyint), '--bitrate', String(bitrateKbps), '--pattern', opts.pattern ?? 'ball');
-    if (opts.audio) args.push('--audio');
+    if (opts.audio) args.push('--audio', opts.audio === true ? 'aac' : opts.audio);
+    if (opts.lossPercent) args.push('--loss', String(opts.lossPercent));
     if (opts.username !== undefined && opts.password !== undefined) {
       args.push('--username', opts.username, '--auth', opts.auth ?? 'digest');
     }

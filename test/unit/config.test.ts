@@ -81,6 +81,7 @@ test('a minimal config gets every default', (t) => {
     cameraHealth: { probeIntervalSeconds: 10, downSeconds: 5, upSeconds: 15 },
     recording: { enabled: true, segmentSeconds: 2 },
     spool: { maxMegabytes: 20480, minFreeMegabytes: 1024, keepUploadedMinutes: 0 },
+    commands: { rebootCommand: ['systemctl', 'reboot'] },
   });
 });
 

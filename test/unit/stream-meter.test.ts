@@ -1,5 +1,5 @@
 import test from 'ava';
-import { StreamMeter, isKeyframe, nalUnitTypes } from '../../agent/encoder/stream-meter.ts';
+import { DropLedger, StreamMeter, isKeyframe, nalUnitTypes, parseJitterbufferStats } from '../../agent/encoder/stream-meter.ts';
 
 // Access units as a camera sends them: SPS/PPS/SEI before an IDR made of two slices; P slices otherwise.
 const H264_IDR = Uint8Array.from([0, 0, 0, 1, 0x67, 0x42, 0, 0, 0, 1, 0x68, 0xce, 0, 0, 1, 0x06, 0x05, 0, 0, 1, 0x65, 0x88, 0, 0, 1, 0x65, 0x88]);
@@ -45,4 +45,26 @@ test('a frozen camera: the rate falls to zero and the silence grows', (t) => {
   t.is(stats.bitrateKbps, 0);
   t.is(stats.silenceMs, 20_000 - 49 * 40);
   t.is(stats.keyframeIntervalMs, undefined, 'one keyframe gives no interval');
+});
+
+test('rtpjitterbuffer stats as gstreamer-superficial hands them over (the GstStructure as a string) give lost and late packets', (t) => {
+  // Read from a real rtspsrc jitterbuffer here, with the virtual camera dropping 2 % of its video packets.
+  const read = 'application/x-rtp-jitterbuffer-stats, num-pushed=(guint64)477, num-lost=(guint64)7, num-late=(guint64)2, num-duplicates=(guint64)0, avg-jitter=(guint64)1232897, rtx-count=(guint64)0, rtx-success-count=(guint64)0, rtx-per-packet=(double)0, rtx-rtt=(guint64)0;';
+  t.deepEqual(parseJitterbufferStats(read), { lost: 7, late: 2 });
+  t.is(parseJitterbufferStats(undefined), undefined, 'no such property');
+  t.is(parseJitterbufferStats('application/x-rtp-session-stats, rtx-drop-count=(uint)0'), undefined, 'another structure');
+  t.is(parseJitterbufferStats('application/x-rtp-jitterbuffer-stats, num-pushed=(guint64)1;'), undefined, 'counters missing');
+});
+
+test("drop ledger: the run total is the sum of every element's last reading, and an element that went away keeps its counts", (t) => {
+  const ledger = new DropLedger();
+  t.deepEqual(ledger.snapshot(0), { packetsLost: 0, packetsLate: 0, framesDropped: 0, framesDuplicated: 0, ageMs: undefined });
+  ledger.record('rtpjitterbuffer0', { packetsLost: 3, packetsLate: 1 }, 1000);
+  ledger.record('rtpjitterbuffer1', { packetsLost: 1, packetsLate: 0 }, 1000);
+  ledger.record('source0.rate', { framesDropped: 10, framesDuplicated: 2 }, 1000);
+  // The camera is lost and its source pipeline rebuilt: new elements, counting from 0 again.
+  ledger.record('rtpjitterbuffer0', { packetsLost: 5, packetsLate: 1 }, 2000);
+  ledger.record('rtpjitterbuffer2', { packetsLost: 2, packetsLate: 0 }, 3000);
+  ledger.record('source1.rate', { framesDropped: 4, framesDuplicated: 0 }, 3000);
+  t.deepEqual(ledger.snapshot(3500), { packetsLost: 8, packetsLate: 1, framesDropped: 14, framesDuplicated: 2, ageMs: 500 });
 });

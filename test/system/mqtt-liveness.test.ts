@@ -1,0 +1,138 @@
+// The last will across a real (namespaced) network: the box namespace reaches the cloud namespace (mosquitto
+// with TLS, client certificates and docs/mosquitto-acl.example) over one veth link. The link goes silent with an
+// nft drop rule on the box's side — packets vanish, no RST, no FIN, sockets stay open on both ends: the failure a
+// keepalive exists for (a dead route, a NAT that forgot the flow). Then the agent is SIGKILLed.
+//
+// The controller is a mosquitto_sub inside the cloud namespace (the test process cannot reach the namespaces'
+// addresses), with its own certificate (CN controller); each line is timestamped when it reaches the test.
+import test, { type ExecutionContext } from 'ava';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createTopology, isRoot, startMosquitto, startProcess, sweepStaleNamespaces, type Mosquitto, type Topology } from '../helpers/index.ts';
+import { startAgent } from '../helpers/agent.ts';
+import { createPki, type Pki } from '../helpers/pki.ts';
+import { createWaitList, type WaitList } from '../helpers/wait-list.ts';
+
+const ACL = fileURLToPath(new URL('../../docs/mosquitto-acl.example', import.meta.url));
+const BOX = 'box-liveness';
+const BOX_ADDRESS = '10.77.46.2';
+const CLOUD_ADDRESS = '10.77.46.10';
+const KEEPALIVE_SECONDS = 5;
+/** By path: under `npx ava`, node_modules/.bin comes first on PATH, and its `nft` is @vercel/nft's CLI (exit 0, no rule). */
+const NFT = '/usr/sbin/nft';
+
+interface StatusLine {
+  topic: string;
+  state: string;
+  reason: string | undefined;
+  at: number;
+}
+
+/** mosquitto_sub as the controller in the cloud namespace, on every box's status; ready once it saw its own probe. */
+async function watchStatus(t: ExecutionContext, topo: Topology, broker: Mosquitto, pki: Pki): Promise<WaitList<StatusLine>> {
+  const controller = await pki.client('controller');
+  const tls = ['--cafile', pki.caFile, '--cert', controller.certFile, '--key', controller.keyFile];
+  const list = createWaitList<StatusLine>();
+  const sub = await startProcess('ip', ['netns', 'exec', topo.ns('cloud'), 'mosquitto_sub', '-V', 'mqttv5', '-h', CLOUD_ADDRESS, '-p', String(broker.port), ...tls, '-q', '1', '-t', 'venuebox/v1/+/status', '-F', '%t\t%p'], {
+    label: 'mosquitto_sub (controller)',
+    readyCheck: async () => true,
+    timeoutMs: 5000,
+    keepLines: 20,
+  });
+  t.teardown(() => sub.stop());
+  let partial = '';
+  sub.child.stdout?.on('data', (chunk: Buffer) => {
+    const at = Date.now();
+    const lines = (partial + chunk.toString('utf8')).split('\n');
+    partial = lines.pop() ?? '';
+    for (const line of lines) {
+      const [topic = '', payload = ''] = line.split('\t');
+      let status: { state?: string; reason?: string } = {};
+      try {
+        status = JSON.parse(payload) as typeof status;
+      } catch {
+        continue;
+      }
+      list.push({ topic, state: String(status.state), reason: status.reason, at });
+    }
+  });
+  // The subscription is in place once a probe published after it arrives.
+  const probe = list.waitFor((s) => s.topic === 'venuebox/v1/probe/status', 10_000, 'the controller to see its probe', () => sub.output());
+  for (let i = 0; i < 20; i++) {
+    await topo.exec('cloud', 'mosquitto_pub', ['-V', 'mqttv5', '-h', CLOUD_ADDRESS, '-p', String(broker.port), ...tls, '-q', '1', '-t', 'venuebox/v1/probe/status', '-m', '{"state":"probe"}']);
+    if (list.items.length > 0) break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  await probe;
+  return list;
+}
+
+if (!isRoot()) {
+  test('mqtt liveness system test skipped: needs root to create network namespaces', (t) => {
+    console.log('mqtt liveness system test skipped: creating network namespaces and nft rules needs root (uid 0)');
+    t.pass();
+  });
+} else {
+  test.serial('last will over a namespaced link: an nft drop (silent, nothing closed) within 1.5 × keepalive, a SIGKILL within a second', async (t) => {
+    await sweepStaleNamespaces();
+    const topo = await createTopology({
+      bridges: [{ name: 'wan', subnet: '10.77.46.0/24' }],
+      hosts: [
+        { name: 'box', links: [{ bridge: 'wan', address: `${BOX_ADDRESS}/24` }] },
+        { name: 'cloud', links: [{ bridge: 'wan', address: `${CLOUD_ADDRESS}/24` }] },
+      ],
+    });
+    t.teardown(() => topo.destroy());
+    const pki = await createPki();
+    t.teardown(() => pki.remove());
+    const broker = await startMosquitto({ netns: topo.ns('cloud'), host: CLOUD_ADDRESS, tls: { caFile: pki.caFile, ...(await pki.server([CLOUD_ADDRESS])) }, aclFile: ACL, debugLog: true });
+    t.teardown(() => broker.stop());
+    const status = await watchStatus(t, topo, broker, pki);
+    const mine = (match: (s: StatusLine) => boolean) => (s: StatusLine) => s.topic === `venuebox/v1/${BOX}/status` && match(s);
+    const seen = () => `seen: ${status.items.map((s) => `${s.state}/${s.reason ?? '-'}`).join(', ') || 'nothing'}; broker: ${broker.output().split('\n').slice(-25).join('\n')}`;
+
+    const files = await pki.client(BOX);
+    const agent = await startAgent({
+      netns: topo.ns('box'),
+      config: { boxId: BOX, discovery: { enabled: false }, mqtt: { url: broker.url, keepaliveSeconds: KEEPALIVE_SECONDS, tls: { caFile: pki.caFile, ...files } } },
+    });
+    t.teardown(() => agent.cleanup());
+    t.is(broker.url, `mqtts://${CLOUD_ADDRESS}:${broker.port}`);
+    await status.waitFor(mine((s) => s.state === 'online'), 30_000, 'the birth across the link', seen);
+    await new Promise((r) => setTimeout(r, 2000)); // between two keepalive pings
+
+    // Silence on the box's side, both directions, only the broker's flow: nothing is closed or refused.
+    const rules = path.join(pki.dir, 'silence.nft');
+    await writeFile(rules, [
+      'table inet vbx_silence {',
+      '  chain out { type filter hook output priority 0; policy accept; ip daddr ' + CLOUD_ADDRESS + ` tcp dport ${broker.port} drop; }`,
+      '  chain in { type filter hook input priority 0; policy accept; ip saddr ' + CLOUD_ADDRESS + ` tcp sport ${broker.port} drop; }`,
+      '}',
+      '',
+    ].join('\n'));
+    const silentFrom = Date.now(); // before the rule exists: an upper bound on the time it takes
+    const nft = await topo.exec('box', NFT, ['-f', rules]);
+    t.is(nft.code, 0, nft.stderr);
+    t.regex((await topo.exec('box', NFT, ['list', 'table', 'inet', 'vbx_silence'])).stdout, /drop/, 'the rule is in place');
+    const will = await status.waitFor(mine((s) => s.reason === 'connection-lost'), 4 * KEEPALIVE_SECONDS * 1000, 'the last will', seen);
+    const silentS = (will.at - silentFrom) / 1000;
+    t.log(`nft drop: will ${silentS.toFixed(2)} s after the link went silent (keepalive ${KEEPALIVE_SECONDS} s, bound 1.5 × keepalive = ${1.5 * KEEPALIVE_SECONDS} s)`);
+    // mosquitto counts the keepalive in whole seconds: up to 1 s of rounding.
+    t.true(silentS <= 1.5 * KEEPALIVE_SECONDS + 1, `${silentS} s`);
+    t.is(agent.child.exitCode, null, 'the agent runs on through the outage');
+
+    // The rule goes: the agent finds its connection dead (no PINGRESP), reconnects, and says online again.
+    const lift = await topo.exec('box', NFT, ['delete', 'table', 'inet', 'vbx_silence']);
+    t.is(lift.code, 0, lift.stderr);
+    const back = await status.waitFor(mine((s) => s.state === 'online' && s.at > will.at), 8 * KEEPALIVE_SECONDS * 1000, 'online again', seen);
+    t.log(`online again ${((back.at - will.at) / 1000).toFixed(2)} s after the will`);
+
+    // SIGKILL: the kernel closes the socket (FIN), the broker publishes the will at once.
+    const killedAt = Date.now();
+    agent.child.kill('SIGKILL'); // `ip netns exec` exec'd node: this is the agent itself
+    const killedWill = await status.waitFor(mine((s) => s.reason === 'connection-lost' && s.at >= killedAt), 5000, 'the will after SIGKILL', seen);
+    t.log(`SIGKILL: will ${killedWill.at - killedAt} ms after the kill`);
+    t.true(killedWill.at - killedAt <= 1000, `${killedWill.at - killedAt} ms`);
+  });
+}
