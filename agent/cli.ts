@@ -16,6 +16,7 @@ const USAGE = `usage:
                         [--connect-timeout MS] [--username U] [--password-file F] [--json]
   venuebox cameras watch [--interface IF]... [--duration SECONDS]   print camera Hello/Bye as JSON lines
   venuebox profiles detect [--json] [--timeout SECONDS]   prove each encoder profile by a test encode; exit 1 if none works
+  venuebox doctor [--config FILE] [--event ID] [--hours N] [--json]   readiness of the next event: exit 0 green, 1 amber, 3 red
   venuebox --version`;
 
 function fail(message: string): never {
@@ -52,6 +53,11 @@ async function main(argv: string[]): Promise<number> {
     case 'profiles': {
       const { runProfilesCommand } = await import('./encoder/profiles-command.ts');
       return runProfilesCommand(rest);
+    }
+    case 'doctor': {
+      const { runDoctor } = await import('./health/doctor-command.ts');
+      const { resolveEventNeeds } = await import('./health/event-needs.ts');
+      return runDoctor(rest, process.env[CONFIG_FILE_ENV] ?? DEFAULT_CONFIG_FILE, resolveEventNeeds);
     }
     case '--version':
     case 'version': {

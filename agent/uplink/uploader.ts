@@ -67,6 +67,20 @@ export interface UploaderEvents {
   playlist: [{ eventId: string; streamId: string; name: string; complete?: boolean }];
 }
 
+/** Where an object goes: `{base}/{boxId}/{eventId}/{streamId}/{name}`, or the URL template filled in. */
+export function objectUrl(
+  target: { boxId: string; baseUrl?: string | undefined; urlTemplate?: string | undefined; token?: string | undefined },
+  eventId: string | null,
+  streamId: string,
+  name: string,
+): string {
+  const values: Record<string, string> = { boxId: target.boxId, eventId: eventId ?? UNSCHEDULED_EVENT, streamId, name, token: target.token ?? '' };
+  if (target.urlTemplate !== undefined) return target.urlTemplate.replace(/\{(boxId|eventId|streamId|name|token)\}/g, (_, key: string) => encodeURIComponent(values[key]!));
+  if (target.baseUrl === undefined) throw new Error('the uploader needs baseUrl or urlTemplate');
+  const base = target.baseUrl.replace(/\/+$/, '');
+  return `${base}/${[values['boxId']!, values['eventId']!, streamId, name].map(encodeURIComponent).join('/')}`;
+}
+
 interface Job {
   row: SegmentRow;
   live: boolean;
@@ -157,12 +171,7 @@ export class SegmentUploader extends EventEmitter<UploaderEvents> {
   }
 
   objectUrl(eventId: string | null, streamId: string, name: string): string {
-    const values: Record<string, string> = { boxId: this.options.boxId, eventId: eventId ?? UNSCHEDULED_EVENT, streamId, name, token: this.options.token ?? '' };
-    if (this.options.urlTemplate !== undefined) {
-      return this.options.urlTemplate.replace(/\{(boxId|eventId|streamId|name|token)\}/g, (_, key: string) => encodeURIComponent(values[key]!));
-    }
-    const base = this.options.baseUrl!.replace(/\/+$/, '');
-    return `${base}/${[values['boxId']!, values['eventId']!, streamId, name].map(encodeURIComponent).join('/')}`;
+    return objectUrl(this.options, eventId, streamId, name);
   }
 
   /** PUTs one object beside the events (`{base}/{boxId}/{folder}/{streamId}/{name}`): snapshots. Returns its URL. */
