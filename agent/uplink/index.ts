@@ -183,6 +183,11 @@ export class UplinkService {
   private async housekeep(): Promise<void> {
     try {
       await this.spool.expireKept();
+      // Stubs of pipelines that failed (a full disk) hold space outside the quota: adopted or removed once
+      // no pipeline can be writing them any more.
+      const swept = await this.spool.sweepOrphans(Math.max(60_000, 4 * this.options.config.segmentSeconds * 1000));
+      for (const removed of swept.removed) this.options.log.warn(removed, 'spool file without a row removed');
+      for (const adopted of swept.adopted) this.options.log.warn(adopted, 'spool file without a row adopted');
       await this.spool.enforceQuota();
       await this.recordRefused();
     } catch (err) {

@@ -243,6 +243,19 @@ export class Spool extends EventEmitter<SpoolEvents> {
       report.lost.push({ streamId: row.stream_id, seq: row.seq, eventId: row.event_id });
       this.emit('lost', { streamId: row.stream_id, seq: row.seq, eventId: row.event_id, reason: 'file missing at start' });
     }
+    await this.sweepOrphans(0, report);
+    return report;
+  }
+
+  /**
+   * Files without a row, older than `minAgeMs` (by mtime): adopted when they are readable MPEG-TS, removed
+   * otherwise. At start every file (0); while running (housekeeping) only files no pipeline can still be
+   * writing — e.g. the stub a pipeline left when it failed on a full disk, which would otherwise take
+   * space outside the quota until the next start.
+   */
+  async sweepOrphans(minAgeMs: number, report: ReconcileReport = { adopted: [], removed: [], lost: [] }): Promise<ReconcileReport> {
+    const db = this.store.db;
+    const now = Date.now();
     const known = new Set((db.prepare("SELECT path FROM segments WHERE state IN ('pending', 'uploaded')").all() as Array<{ path: string }>).map((r) => r.path));
     const doneRows = db.prepare("SELECT path FROM segments WHERE state IN ('done', 'evicted', 'lost') AND stream_id = ? AND seq = ?");
     for (const streamId of await listDirs(this.options.root)) {
@@ -251,6 +264,7 @@ export class Spool extends EventEmitter<SpoolEvents> {
         const path = join(dir, name);
         const seq = segmentSeq(name);
         if (seq === undefined || known.has(path)) continue;
+        if (minAgeMs > 0 && now - ((await stat(path).catch(() => undefined))?.mtimeMs ?? now) < minAgeMs) continue;
         if (doneRows.get(streamId, seq) !== undefined) {
           // Acknowledged (or given up) but the delete did not happen before a crash: finish it.
           await removeFile(path, this.options.log);
