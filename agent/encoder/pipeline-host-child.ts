@@ -236,16 +236,16 @@ function startMeter(running: GstPipeline, request: MeterRequest): void {
   let dropsReadAt: number | undefined;
   setInterval(() => {
     const now = performance.now();
-    // Read until a first reading succeeded (the jitterbuffers exist once packets flow), then on the slow timer.
-    if (cameraSide && (dropsReadAt === undefined || now - dropsReadAt >= dropsIntervalMs) && cameraSide.read(drops, now)) dropsReadAt = now;
+    // Each camera-side pipeline is read as soon as its packets flow (its jitterbuffers exist), then on the slow timer.
+    if (cameraSide && (!cameraSide.hasRead || dropsReadAt === undefined || now - dropsReadAt >= dropsIntervalMs) && cameraSide.read(drops, now)) dropsReadAt = now;
     send({ type: 'stats', ...meter.snapshot(now), dropped: drops.snapshot(now) });
   }, request.intervalMs).unref();
 }
 
 /**
  * Reads GStreamer's drop counters of one camera-side pipeline into the run's ledger. What this binding
- * can reach (gstreamer-superficial: properties of elements found by name; no signals with return values, no
- * iteration over a bin's children):
+ * can reach (gstreamer-superficial: properties of elements found by name; it has no call to emit a signal and
+ * none to list a bin's children):
  * - rtspsrc's jitterbuffers (one per RTP stream: video, audio) have a `stats` GstStructure with num-lost /
  *   num-late. They are made inside rtspsrc's rtpbin with GStreamer's default names, `rtpjitterbuffer<N>` with N
  *   counting up per process, and gst_bin_get_by_name searches nested bins: they are found by probing the next
@@ -260,13 +260,18 @@ function startMeter(running: GstPipeline, request: MeterRequest): void {
 class DropProbe {
   private readonly jitterbuffers = new Map<string, GstElement>();
   private videorate: GstElement | null | undefined;
+  /** Whether a reading succeeded (the camera's packets flow). */
+  hasRead = false;
 
   constructor(
     readonly pipeline: GstPipeline,
     private readonly key: string,
   ) {}
 
-  /** Reads every counter it can find; false when nothing was there to read yet. */
+  /**
+   * Reads every counter it can find; false while the camera sends nothing yet (no jitterbuffer exists: then
+   * no frame reached videorate either, and reading it would only cost the binding's leak).
+   */
   read(ledger: DropLedger, now: number): boolean {
     this.discoverJitterbuffers();
     let read = false;
@@ -277,13 +282,14 @@ class DropProbe {
       ledger.record(name, { packetsLost: stats.lost, packetsLate: stats.late }, now);
       read = true;
     }
+    if (!read) return false;
+    this.hasRead = true;
     if (this.videorate === undefined) this.videorate = this.pipeline.findChild(VIDEORATE_ELEMENT) ?? null;
     if (this.videorate) {
       // guint64 properties come back as strings (STACK-NOTES).
       ledger.record(`${this.key}.${VIDEORATE_ELEMENT}`, { framesDropped: Number(this.videorate['drop'] ?? 0), framesDuplicated: Number(this.videorate['duplicate'] ?? 0) }, now);
-      read = true;
     }
-    return read;
+    return true;
   }
 
   private discoverJitterbuffers(): void {
