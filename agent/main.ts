@@ -22,6 +22,11 @@ import { BitrateAdaptation } from './uplink/adaptation.ts';
 import { MqttLink } from './uplink/mqtt-link.ts';
 import { Outbox } from './uplink/outbox.ts';
 import { CommandRouter } from './uplink/commands.ts';
+import { ReadinessRunner } from './health/readiness-runner.ts';
+import { readiness } from './health/doctor.ts';
+import { eventNeeds } from './health/event-needs.ts';
+import { ScheduleService, ScheduleValidationError, type PhaseChange } from './schedule/index.ts';
+import { dirname, resolve as resolvePath } from 'node:path';
 import { createCommandHandlers } from './uplink/command-handlers.ts';
 import { checkPendingUpdate, confirmConfig, rollbackConfig, type PendingUpdate } from './config/config-update.ts';
 import { HealthReporter } from './health/index.ts';
@@ -84,6 +89,9 @@ export async function runAgent(configFile: string): Promise<number> {
   const bootId = randomUUID();
   let hardwareProfile: string | null = null;
   let router: CommandRouter | undefined;
+  // Assigned once the store is open; the MQTT link (which may deliver the schedule) starts before.
+  let schedule!: ScheduleService;
+  let onPhase: ((change: PhaseChange) => void) | undefined;
 
   let signalled: NodeJS.Signals | 'restart' | undefined;
   let requestRestart: (reason: string) => void = () => undefined;
@@ -118,6 +126,16 @@ export async function runAgent(configFile: string): Promise<number> {
       log: logger('mqtt'),
       birth: () => ({ boxId: config.boxId, bootId, bootCount, version: VERSION, hardwareProfile, cameras: config.cameras.map((c) => c.id) }),
       nextBirthSeq: () => store.increment('birth_seq'),
+      onSchedule: (payload) => {
+        try {
+          const result = schedule.applyMessage(payload, 'mqtt');
+          log.info({ result }, 'schedule received from the controller');
+        } catch (err) {
+          const issues = err instanceof ScheduleValidationError ? err.issues.map((i) => `${i.path}: ${i.message}`) : [errorMessage(err)];
+          log.error({ issues }, 'schedule from the controller refused; keeping the stored one');
+          publishEvent({ type: 'schedule-refused', issues });
+        }
+      },
       onCommand: (name, payload) =>
         router ? router.handle(name, payload) : Promise.resolve({ command: name, ok: false, error: 'the agent is still starting; retry in a few seconds', ts: new Date().toISOString() }),
       outbox,
@@ -133,13 +151,31 @@ export async function runAgent(configFile: string): Promise<number> {
     };
     mkdirSync(config.paths.spool, { recursive: true });
     const fixedEvent = config.recording.eventId ?? null;
+    // The schedule before the uplink and the recorder: they ask it which event a segment belongs to. The
+    // stored schedule runs even when the controller is unreachable; resumed events carry on after a restart.
+    schedule = new ScheduleService({
+      store,
+      cameras: config.cameras,
+      file: config.schedule.file !== undefined ? resolvePath(dirname(configFile), config.schedule.file) : undefined,
+      log: logger('schedule'),
+    });
+    schedule.on('phase', (change) => {
+      publishEvent({ type: 'schedule-phase', ...change });
+      onPhase?.(change);
+    });
+    schedule.on('notice', (notice) => publishEvent({ type: 'schedule-notice', ...notice }));
+    schedule.on('clock-jump', (jump) => publishEvent({ type: 'clock-jump', ...jump }));
+    await schedule.start();
+    steps.push({ name: 'schedule', stop: () => schedule.stop() });
+    const currentEvent = (cameraId: string): string | null => schedule.currentEvent(cameraId) ?? fixedEvent;
+    const runningEvents = (): Set<string> => new Set([...schedule.runningEvents(), ...(fixedEvent === null ? [] : [fixedEvent])]);
     const uplink = new UplinkService({
       config: { boxId: config.boxId, spoolDir: config.paths.spool, segmentSeconds: config.recording.segmentSeconds, spool: config.spool, uplink: config.uplink },
       store,
       log: logger('uplink'),
       publishEvent,
-      currentEvent: () => fixedEvent,
-      runningEvents: () => new Set(fixedEvent === null ? [] : [fixedEvent]),
+      currentEvent,
+      runningEvents,
     });
     // Before any pipeline writes: files and rows are reconciled (crash leftovers adopted or reported).
     await uplink.start();
@@ -153,9 +189,13 @@ export async function runAgent(configFile: string): Promise<number> {
     hardwareProfile = encoders[0]?.profile.id ?? null;
     if (hardwareProfile !== null && mqtt.connected) void mqtt.publish('status', { ...mqtt.birth(), state: 'online', ts: new Date().toISOString() });
     const toRecord = config.recording.enabled ? await Promise.all(cameraPlan.cameras.map((c) => withAudioTrack(c, log))) : [];
+    // Event-driven recording: a camera runs only while an event needs it (pre-roll to post-roll).
+    const byEvents = config.recording.mode === 'events';
+    const needed = (cameraId: string): boolean => !byEvents || schedule.currentEvent(cameraId) !== null;
+    const recordable = new Map(toRecord.map((c) => [c.id, c]));
     const recorder = new Recorder({
       encoders,
-      cameras: toRecord,
+      cameras: toRecord.filter((c) => needed(c.id)),
       segmentSeconds: config.recording.segmentSeconds,
       spoolDir: config.paths.spool,
       lastLedgerSeq: (streamId) => uplink.lastSeq(streamId),
@@ -168,6 +208,18 @@ export async function runAgent(configFile: string): Promise<number> {
     );
     recorder.start();
     steps.push({ name: 'recorder', stop: () => recorder.stop() });
+    onPhase = (change) => {
+      const ended = change.to === 'done' || change.to === 'cancelled' || change.to === 'missed';
+      if (ended) uplink.uploader?.eventEnded(change.eventId);
+      if (!byEvents || change.cameraId === null) return;
+      const camera = recordable.get(change.cameraId);
+      if (!camera) return;
+      if (needed(camera.id)) {
+        if (recorder.add(camera)) log.info({ camera: camera.id, eventId: change.eventId, phase: change.to }, 'recording starts for the event');
+      } else if (ended) {
+        void recorder.remove(camera.id).then((removed) => removed && log.info({ camera: camera.id, eventId: change.eventId }, 'recording stopped: no event needs the camera'));
+      }
+    };
 
     // The uplink cannot carry the live streams: transcoded ones are lowered, and raised again later.
     const adaptation = new BitrateAdaptation({
@@ -218,7 +270,7 @@ export async function runAgent(configFile: string): Promise<number> {
       // A configured camera matched by URN/MAC records as soon as discovery finds it.
       if (!config.recording.enabled) return;
       for (const found of recordedCameras(config, registry).cameras) {
-        if (recorder.supervisor(found.id)) continue;
+        if (recorder.supervisor(found.id) || !needed(found.id)) continue;
         void withAudioTrack(found, log).then((camera) => {
           if (recorder.add(camera)) {
             log.info({ camera: camera.id, audio: camera.source.audio }, 'discovered camera matched; recording starts');
@@ -238,7 +290,8 @@ export async function runAgent(configFile: string): Promise<number> {
         recorder,
         discovery,
         uploader: () => uplink.uploader,
-        liveEvents: () => new Set(fixedEvent === null ? [] : [fixedEvent]),
+        liveEvents: () => new Set([...schedule.liveEvents(), ...(fixedEvent === null ? [] : [fixedEvent])]),
+        scheduleHandlers: schedule.commandHandlers(),
         requestRestart,
         rebootCommand: config.commands.rebootCommand,
       }),
@@ -254,6 +307,21 @@ export async function runAgent(configFile: string): Promise<number> {
     await health.start();
     const reporter = health;
     steps.push({ name: 'health', stop: () => reporter.stop() });
+
+    // Before each event: will it go out? Published retained (`readiness`) and as an event.
+    const readinessRunner = new ReadinessRunner({
+      minutesBefore: config.schedule.readinessMinutes,
+      events: () => schedule.health().events,
+      run: (event) => readiness(config, eventNeeds(event), uplink.spool.ownedBytes()),
+      publish: (verdict, minutesBefore) => {
+        void mqtt.publish('readiness', { ...verdict, minutesBefore });
+        publishEvent({ type: 'readiness', eventId: verdict.eventId, verdict: verdict.verdict, reasons: verdict.reasons, minutesBefore });
+      },
+      log: logger('readiness'),
+    });
+    readinessRunner.start();
+    schedule.on('applied', () => readinessRunner.tick());
+    steps.push({ name: 'readiness', stop: () => readinessRunner.stop() });
 
     sd.ready(`recording ${config.cameras.length} camera(s)`);
     const stopWatchdog = sd.startWatchdog(() => store.db.open);

@@ -447,6 +447,10 @@ const recordingSchema = z
   .strictObject({
     enabled: z.boolean().default(true).meta({ description: 'Record the cameras into the spool.' }),
     segmentSeconds: integer(1, 60).default(2).meta({ description: 'Length of one media segment.' }),
+    mode: z
+      .enum(['continuous', 'events'])
+      .default('continuous')
+      .meta({ description: 'continuous: every camera is recorded all the time (footage outside events is tagged as such). events: a camera is recorded only while an event of the schedule needs it, from its pre-roll to the end of its post-roll.' }),
     eventId: z
       .string()
       .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, { error: 'must be 1–128 letters, digits, ".", "_" or "-", starting with a letter or digit' })
@@ -512,6 +516,14 @@ const commandsSchema = z
   .prefault({})
   .meta({ description: 'Remote commands over MQTT (cmd/{name}; docs/mqtt-asyncapi.yaml).' });
 
+const scheduleConfigSchema = z
+  .strictObject({
+    file: z.string().min(1).optional().meta({ description: 'A schedule file (the same JSON as the retained MQTT schedule topic), read at start: for boxes without a controller, or as a fallback. Relative to the config file\'s folder when relative.' }),
+    readinessMinutes: z.array(integer(1, 24 * 60)).max(5).default([30, 5]).meta({ description: 'Minutes before an event\'s start at which the readiness checks run and the verdict is published.' }),
+  })
+  .prefault({})
+  .meta({ description: 'Scheduled events (docs/SCHEDULE.md): from the controller (retained MQTT topic schedule) and/or a file.' });
+
 /** The shape of the file, before derived defaults. Exported for the JSON Schema (input side). */
 export const configObjectSchema = z.strictObject({
   $schema: z.string().optional().meta({ description: 'JSON Schema reference for editors; ignored by the agent.' }),
@@ -531,6 +543,7 @@ export const configObjectSchema = z.strictObject({
   spool: spoolSchema,
   uplink: uplinkSchema,
   commands: commandsSchema,
+  schedule: scheduleConfigSchema,
 });
 
 /** The full schema: the file's shape plus the defaults that depend on other keys. */

@@ -1,24 +1,28 @@
 /**
- * The pipeline host child as one plain-JavaScript file, so that each child runs on bare Node without the tsx
- * loader. tsx costs every child a second V8 isolate (its module hooks thread) and, when its transform cache
- * misses, an esbuild service process: measured 92–96 MiB peak RSS per passthrough host at 1080p30 with tsx,
- * 67 MiB as a bundle (docs/BENCHMARKS.md, docs/DECISIONS.md "Pipeline host child").
+ * The pipeline host child (and the live output child) as one plain-JavaScript file, so that each child runs on
+ * bare Node without the tsx loader. tsx costs every child a second V8 isolate (its module hooks thread) and,
+ * when its transform cache misses, an esbuild service process: measured 92–96 MiB peak RSS per passthrough host
+ * at 1080p30 with tsx, 67 MiB as a bundle (docs/BENCHMARKS.md, docs/DECISIONS.md "Pipeline host child").
  *
- * There is no build step to forget: the bundle is built on demand (esbuild's JS API, ~60 ms) into a cache and
- * found again by the content of its sources, so a clean checkout works and a stale bundle is never used.
+ * There is no build step to forget: the bundle is built on demand into a cache and found again by the content
+ * of its sources, so a clean checkout works and a stale bundle is never used.
  * - Cache hit (every start but the first after a change): read the manifest (the inputs of the last build),
  *   hash their contents, and the bundle named by that hash exists. No esbuild involved; well under 1 ms.
- * - Miss: build, and keep the result only if every input read the same before and after the build (an editor
- *   saving during the build would otherwise file old code under the new contents' name).
+ * - Miss: esbuild's JS API runs in a short-lived child process (this file run as a script, ~0.5 s). Not in the
+ *   caller: esbuild's synchronous API keeps a worker thread and a service process alive, and stopping them
+ *   leaves a zombie process and stops the esbuild service tsx shares in the agent's main thread. The build
+ *   hashes the exact bytes esbuild compiled (an onLoad hook), so a source saved during a build cannot file
+ *   old code under the new contents' name.
  *
  * INVARIANTS (several agents, test workers and benches build at once into the same folder):
- * - A bundle's file name is the hash of everything that made it (esbuild version, options, tsconfig, every
- *   input's bytes): a name never holds other code, so a reader needs no lock.
+ * - A bundle's file name is the hash of everything that made it (format, esbuild version, every input's path
+ *   and bytes, the tsconfig among them): a name never holds other code, so a reader needs no lock.
  * - Files are written under a temporary name and renamed into place (atomic on one file system): a reader
  *   sees a whole file or none. Two builders of the same sources write the same bytes; the last rename wins.
  * - Old bundles are removed only when older than PRUNE_AFTER_MS: a child forked a moment ago with an older
  *   name has long read it by then.
  */
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -29,9 +33,10 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 /** Bump when the way bundles are made (the build options below) changes: the hashed inputs do not show it. */
 const FORMAT = 'venuebox-host-bundle-1';
 const PRUNE_AFTER_MS = 10 * 60_000;
-/** Builds in a row whose inputs changed while esbuild read them before giving up. */
-const MAX_BUILDS = 3;
+const BUILD_TIMEOUT_MS = 60_000;
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const SELF = fileURLToPath(import.meta.url);
+const TSX_LOADER = import.meta.resolve('tsx');
 
 export class HostBundleError extends Error {
   override readonly name = 'HostBundleError';
@@ -73,7 +78,7 @@ export function hostBundle(options: HostBundleOptions): HostBundle {
     const found = currentBundle(dir, names, options.entry);
     if (found) return { path: found, built: false };
   }
-  const made = buildVerified(options.entry);
+  const made = buildInChild(options.entry);
   const failures: string[] = [];
   for (const dir of options.cacheDirs) {
     try {
@@ -82,7 +87,7 @@ export function hostBundle(options: HostBundleOptions): HostBundle {
       failures.push(`${dir}: ${(err as Error).message}`);
     }
   }
-  throw new HostBundleError(`no cache folder can take the pipeline host bundle (${failures.join('; ')})`);
+  throw new HostBundleError(`no cache folder can take the bundle of ${path.basename(options.entry)} (${failures.join('; ')})`);
 }
 
 interface BundleNames {
@@ -124,53 +129,68 @@ function currentBundle(dir: string, names: BundleNames, entry: string): string |
   return existsSync(file) ? file : undefined;
 }
 
-/**
- * Builds until every input read the same before and after esbuild read it. The first build of an entry runs
- * twice (its imports are only known after it); later ones once, unless a source changes meanwhile.
- */
-function buildVerified(entry: string): Built {
-  const esbuild = createRequire(import.meta.url)('esbuild') as typeof import('esbuild');
-  const tsconfig = nearestTsconfig(path.dirname(entry));
-  let before = readAll([entry, ...(tsconfig ? [tsconfig] : [])]) ?? new Map<string, string>();
+/** Runs this file as a script (script mode, at the end) and takes the bundle it prints as JSON. */
+function buildInChild(entry: string): Built {
   try {
-    for (let attempt = 1; attempt <= MAX_BUILDS; attempt++) {
-      const result = esbuild.buildSync({
-        entryPoints: [entry],
-        absWorkingDir: path.dirname(entry),
-        ...(tsconfig ? { tsconfig } : {}),
-        bundle: true,
-        platform: 'node',
-        format: 'esm',
-        target: 'node20',
-        // gstreamer-superficial and other packages load from node_modules at run time, as before.
-        packages: 'external',
-        // The bundle lives in a cache folder: keep import.meta.url (createRequire of gstreamer-superficial) at
-        // the entry's real place, so packages resolve from the repository wherever the cache is.
-        define: { 'import.meta.url': JSON.stringify(pathToFileURL(entry).href) },
-        banner: { js: `// Built from ${entry} by agent/encoder/host-bundle.ts (esbuild ${esbuild.version}); rebuilt when a source changes. Do not edit.` },
-        write: false,
-        metafile: true,
-        logLevel: 'silent',
-      });
-      const inputs = [...Object.keys(result.metafile.inputs).map((input) => path.resolve(path.dirname(entry), input)), ...(tsconfig ? [tsconfig] : [])];
-      const after = readAll(inputs);
-      const code = result.outputFiles[0]?.text;
-      if (after && code !== undefined && inputs.every((input) => before.get(input) === after.get(input))) {
-        return { entry, key: bundleKey(after), code, inputs };
-      }
-      before = after ?? before;
-    }
+    const stdout = execFileSync(process.execPath, ['--import', TSX_LOADER, SELF, entry], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: BUILD_TIMEOUT_MS,
+      maxBuffer: 64 << 20,
+    });
+    return JSON.parse(stdout) as Built;
   } catch (err) {
-    throw new HostBundleError(`the pipeline host child cannot be bundled: ${(err as Error).message}`, { cause: err });
-  } finally {
-    // buildSync keeps a worker thread and an esbuild process alive for later calls; none will come soon.
-    void esbuild.stop();
+    const stderr = String((err as { stderr?: unknown }).stderr ?? '').trim().split('\n').slice(-5).join(' | ');
+    throw new HostBundleError(`${path.basename(entry)} cannot be bundled: ${stderr || (err as Error).message}`, { cause: err });
   }
-  throw new HostBundleError(`the pipeline host sources kept changing during ${MAX_BUILDS} builds; try again`);
+}
+
+/** The build itself (in the child process): one ESM file, and the exact bytes it was made from. */
+async function build(entry: string): Promise<Built> {
+  const esbuild = createRequire(import.meta.url)('esbuild') as typeof import('esbuild');
+  const contents = new Map<string, string>();
+  const tsconfig = nearestTsconfig(path.dirname(entry));
+  if (tsconfig) contents.set(tsconfig, readFileSync(tsconfig, 'utf8'));
+  const loaders: Record<string, import('esbuild').Loader> = { '.ts': 'ts', '.mts': 'ts', '.js': 'js', '.mjs': 'js', '.json': 'json' };
+  const result = await esbuild.build({
+    entryPoints: [entry],
+    absWorkingDir: path.dirname(entry),
+    ...(tsconfig ? { tsconfig } : {}),
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    // gstreamer-superficial and other packages load from node_modules at run time, as before.
+    packages: 'external',
+    // The bundle lives in a cache folder: keep import.meta.url (createRequire of gstreamer-superficial) at
+    // the entry's real place, so packages resolve from the repository wherever the cache is.
+    define: { 'import.meta.url': JSON.stringify(pathToFileURL(entry).href) },
+    banner: { js: `// Built from ${entry} by agent/encoder/host-bundle.ts (esbuild ${esbuild.version}); rebuilt when a source changes. Do not edit.` },
+    write: false,
+    logLevel: 'silent',
+    plugins: [
+      {
+        name: 'hash-what-is-compiled',
+        setup(on) {
+          on.onLoad({ filter: /\.(m?ts|m?js|json)$/ }, (args) => {
+            const text = readFileSync(args.path, 'utf8');
+            contents.set(args.path, text);
+            return { contents: text, loader: loaders[path.extname(args.path)] ?? 'js' };
+          });
+        },
+      },
+    ],
+  });
+  await esbuild.stop();
+  const code = result.outputFiles[0]?.text;
+  if (code === undefined) throw new Error('esbuild produced no output');
+  // esbuild reads the tsconfig itself (no hook for it): it must not have changed while it did.
+  if (tsconfig && readFileSync(tsconfig, 'utf8') !== contents.get(tsconfig)) throw new Error(`${tsconfig} changed during the build; try again`);
+  return { entry, key: bundleKey(contents), code, inputs: [...contents.keys()].sort() };
 }
 
 function publish(dir: string, names: BundleNames, built: Built): string {
-  mkdirSync(dir, { recursive: true, mode: 0o755 });
+  makeFolder(dir);
   if (!trustedFolder(dir)) throw new Error('not owned by this user, or writable by others');
   const file = path.join(dir, `${names.stem}-${built.key}.mjs`);
   writeAtomically(file, built.code);
@@ -178,6 +198,26 @@ function publish(dir: string, names: BundleNames, built: Built): string {
   writeAtomically(path.join(dir, names.manifest), `${JSON.stringify(manifest, null, 2)}\n`);
   prune(dir, names.stem, file);
   return file;
+}
+
+/**
+ * mkdir -p, one level at a time. Not `mkdirSync(dir, { recursive: true })`: on Node 20 that loops forever where
+ * mkdir answers ENOENT under an existing parent (seen with VENUEBOX_CACHE_DIR under /proc: the process
+ * hung at 100 % CPU, deaf to signals). Here each level is tried once.
+ */
+function makeFolder(dir: string): void {
+  const missing: string[] = [];
+  for (let current = path.resolve(dir); !existsSync(current); current = path.dirname(current)) {
+    missing.unshift(current);
+    if (path.dirname(current) === current) break;
+  }
+  for (const folder of missing) {
+    try {
+      mkdirSync(folder, { mode: 0o755 });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err; // another builder made it meanwhile
+    }
+  }
 }
 
 function writeAtomically(file: string, text: string): void {
@@ -251,4 +291,15 @@ function nearestTsconfig(dir: string): string | undefined {
 
 function sha256(text: string): string {
   return createHash('sha256').update(text).digest('hex');
+}
+
+// Script mode, for buildInChild: `node --import tsx host-bundle.ts ENTRY` prints the Built as JSON.
+if (process.argv[1] === SELF) {
+  build(process.argv[2] ?? '').then(
+    (built) => process.stdout.write(JSON.stringify(built)),
+    (err: unknown) => {
+      process.stderr.write(`${(err as Error).message}\n`);
+      process.exitCode = 1;
+    },
+  );
 }

@@ -121,6 +121,17 @@ export class Recorder extends EventEmitter<RecorderEvents> {
       });
   }
 
+  /** Stops recording a camera (its event is over, in event-driven recording); its last segment is closed. */
+  async remove(cameraId: string): Promise<boolean> {
+    const supervisor = this.supervisors.get(cameraId);
+    if (!supervisor) return false;
+    this.supervisors.delete(cameraId);
+    const live = this.liveOutputs.get(cameraId);
+    this.liveOutputs.delete(cameraId);
+    await Promise.all([supervisor.stop(), live?.stop()]);
+    return true;
+  }
+
   /** Stops every pipeline in parallel (each sends EOS so its last segment closes cleanly) and every live output. */
   async stop(): Promise<void> {
     this.stopped = true;

@@ -104,5 +104,41 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 5,
+    name: 'schedule',
+    sql: `
+      -- The event schedule (issue 7), kept so that the box streams what it was told even when the controller
+      -- is unreachable. Times are ISO 8601 UTC. Execution state (phase … stopped_at) survives a restart and a
+      -- schedule update that keeps the id (agent/schedule/store.ts).
+      CREATE TABLE schedule_events (
+        id               TEXT    PRIMARY KEY,
+        title            TEXT    NOT NULL,
+        start_at         TEXT    NOT NULL,
+        end_at           TEXT    NOT NULL,
+        pre_roll_s       INTEGER NOT NULL,
+        post_roll_s      INTEGER NOT NULL,
+        program          TEXT    NOT NULL,                 -- JSON: {"cameraId": …} or {"role": …}
+        outputs          TEXT    NOT NULL,                 -- JSON: {"segments": bool, "live": "all" | [index, …]}
+        record_only      INTEGER NOT NULL DEFAULT 0,
+        source           TEXT    NOT NULL,                 -- 'mqtt' | 'file' | 'command'
+        updated_at       TEXT    NOT NULL,
+        phase            TEXT    NOT NULL DEFAULT 'scheduled',  -- scheduled|warming|live|post-roll|done|cancelled|missed
+        started_at       TEXT,                             -- went live
+        extended_end     TEXT,                             -- set by the extend command
+        stopped_at       TEXT                              -- set by the stop command
+      ) STRICT;
+      CREATE INDEX schedule_events_by_source ON schedule_events (source);
+
+      -- Per source, what was applied last: the venue's time zone and the message version (an older version
+      -- arriving later, e.g. across a broker failover, is refused as stale).
+      CREATE TABLE schedule_sources (
+        source      TEXT PRIMARY KEY,
+        timezone    TEXT NOT NULL,
+        version     INTEGER,
+        applied_at  TEXT NOT NULL
+      ) STRICT;
+    `,
+  },
 ];
 

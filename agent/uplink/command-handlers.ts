@@ -31,6 +31,8 @@ export interface CommandContext {
   /** Stops the agent cleanly and exits so that systemd starts it again. */
   requestRestart: (reason: string) => void;
   rebootCommand: readonly string[];
+  /** The schedule's commands (extend, start-now, stop). */
+  scheduleHandlers: Pick<CommandHandlers, 'extend' | 'start-now' | 'stop'>;
 }
 
 /** Smaller than this, a segment file cannot hold a decodable picture. */
@@ -99,6 +101,7 @@ export function createCommandHandlers(ctx: CommandContext): CommandHandlers {
       return { applied: true, restarting: true, healthTimeoutSeconds };
     },
     'get-logs': async ({ lines }) => ({ lines: logTail(lines) }),
+    ...ctx.scheduleHandlers,
   };
 }
 

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { LOG_LEVELS } from '../lib/log.ts';
+import { scheduleCommandSchemas } from '../schedule/schema.ts';
 
 const base = { requestedBy: z.string().max(200).optional().meta({ description: 'Who asked (for the audit event).' }) };
 
@@ -20,6 +21,8 @@ export const commandRequestSchemas = {
     .strictObject({ ...base, config: z.record(z.string(), z.unknown()).meta({ description: 'The whole new config file (as JSON).' }), healthTimeoutSeconds: z.number().int().min(10).max(3600).default(120) })
     .meta({ description: 'Validate, apply atomically and restart; rolled back if the agent is not healthy within healthTimeoutSeconds.' }),
   'get-logs': z.strictObject({ ...base, lines: z.number().int().min(1).max(1000).default(200) }).meta({ description: 'The last lines of the agent log, redacted.' }),
+  // The schedule's own (agent/schedule/schema.ts): overtime, a start on demand, a cancellation.
+  ...scheduleCommandSchemas,
 } as const;
 
 export type CommandName = keyof typeof commandRequestSchemas;

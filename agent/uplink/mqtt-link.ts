@@ -62,8 +62,6 @@ export class MqttLink {
   private dropped = 0;
   private connects = 0;
   private lastError: string | undefined;
-  /** Highest outbox id handed to mqtt.js by this process. */
-  private sentUpTo = 0;
   private readonly unacked = new Set<number>();
   private connectedAt = 0;
   /** Retained topics published while disconnected: the latest payload of each, sent on connect. */
@@ -105,7 +103,6 @@ export class MqttLink {
       // Whatever was not acknowledged on that connection goes again, from the oldest, on the next one.
       this.generation += 1;
       this.unacked.clear();
-      this.sentUpTo = 0;
     });
     this.client.on('connect', () => {
       this.connects += 1;
@@ -201,8 +198,7 @@ export class MqttLink {
     if (!client?.connected || !outbox) return;
     const room = WINDOW - this.unacked.size;
     if (room <= 0) return;
-    for (const row of outbox.next(room, this.sentUpTo)) {
-      this.sentUpTo = row.id;
+    for (const row of outbox.next(room, this.unacked)) {
       this.unacked.add(row.id);
       const historical = Date.parse(row.created_at) < this.connectedAt;
       let payload = row.payload;
@@ -214,11 +210,8 @@ export class MqttLink {
       client.publish(row.topic, payload, { qos: 1, retain: false }, (err) => {
         if (generation !== this.generation) return;
         this.unacked.delete(row.id);
-        if (err) {
-          // Not acknowledged (the client is closing): it stays in the outbox and goes again next time.
-          this.sentUpTo = Math.min(this.sentUpTo, row.id - 1);
-          return;
-        }
+        // Not acknowledged (the client is closing): it stays in the outbox and goes again next time.
+        if (err) return;
         outbox.acknowledged(row.id);
         this.pump();
       });

@@ -32,34 +32,32 @@ export interface OutboxStats {
 export class Outbox {
   private readonly insert;
   private readonly remove;
-  /**
-   * The next id, given explicitly: ids only grow while the process runs. The sender's cursor is an id
-   * (`next(limit, afterId)`), and SQLite alone would reuse ids (INTEGER PRIMARY KEY without AUTOINCREMENT takes
-   * max(id) + 1, so once the newest rows are acknowledged and deleted, the next row gets an id the cursor has
-   * passed): events then sat unsent behind the cursor (seen in test/system/uplink.test.ts).
-   */
-  private nextId: number;
 
   constructor(
     private readonly store: Store,
     private readonly maxRows = 50_000,
   ) {
-    // max(): never below what SQLite would pick either (another Outbox on the same store, a restart).
-    this.insert = store.db.prepare('INSERT INTO outbox (id, topic, payload, qos, retain, kind, created_at) VALUES (max(?, (SELECT coalesce(max(id), 0) + 1 FROM outbox)), ?, ?, ?, ?, ?, ?) RETURNING id');
-    this.nextId = 1;
+    // Not `RETURNING id` with .get(): better-sqlite3 12 then swallows a failed commit (SQLITE_FULL) and hands
+    // back an id for a row that was rolled back (measured on a full tmpfs); .run() throws as it should.
+    this.insert = store.db.prepare('INSERT INTO outbox (topic, payload, qos, retain, kind, created_at) VALUES (?, ?, ?, ?, ?, ?)');
     this.remove = store.db.prepare('DELETE FROM outbox WHERE id = ?');
   }
 
   add(topic: string, payload: string, kind: OutboxKind, createdAt = new Date()): number {
-    const { id } = this.insert.get(this.nextId, topic, payload, 1, 0, kind, createdAt.toISOString()) as { id: number };
-    this.nextId = id + 1;
+    const id = Number(this.insert.run(topic, payload, 1, 0, kind, createdAt.toISOString()).lastInsertRowid);
     if (id % 64 === 0 || this.size() > this.maxRows) this.bound();
     return id;
   }
 
-  /** The oldest rows not in `exclude`, in id order. */
-  next(limit: number, afterId = 0): OutboxRow[] {
-    return this.store.db.prepare('SELECT * FROM outbox WHERE id > ? ORDER BY id LIMIT ?').all(afterId, limit) as OutboxRow[];
+  /**
+   * The oldest rows not in `exclude` (those in flight), in id order. Not a cursor on ids: SQLite gives a new
+   * row max(id) + 1, so once the newest rows are acknowledged and deleted an id comes again — a cursor would
+   * have passed it and the row would sit unsent (seen in test/system/uplink.test.ts). New rows always get the
+   * highest id, so id order is the order things happened in.
+   */
+  next(limit: number, exclude: ReadonlySet<number> = new Set()): OutboxRow[] {
+    const rows = this.store.db.prepare('SELECT * FROM outbox ORDER BY id LIMIT ?').all(limit + exclude.size) as OutboxRow[];
+    return rows.filter((r) => !exclude.has(r.id)).slice(0, limit);
   }
 
   acknowledged(id: number): void {

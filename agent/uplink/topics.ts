@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { COMMAND_NAMES, commandRequestSchemas } from './command-schemas.ts';
+import { scheduleMessageSchema } from '../schedule/schema.ts';
 
 const ts = z.string().meta({ description: 'ISO 8601 UTC time the payload was made.' });
 const nullableNumber = z.number().nullable();
@@ -130,6 +131,11 @@ export const EVENT_TYPES = [
   'command',
   'config-applied',
   'config-rolled-back',
+  'schedule-phase',
+  'schedule-notice',
+  'schedule-refused',
+  'clock-jump',
+  'readiness',
 ] as const;
 
 export const eventSchema = z
@@ -150,18 +156,25 @@ export const commandResponseSchema = z
   })
   .meta({ description: 'Sent to the request\'s MQTT 5 response topic with its correlation data (or to `responses` when the request had none).' });
 
-export const scheduleSchema = z
+export const scheduleSchema = scheduleMessageSchema.meta({ description: 'Retained, written by the controller: the events this box streams (docs/SCHEDULE.md). A message the box refuses is answered by the event schedule-refused with every issue; the box keeps the schedule it stored.' });
+
+export const readinessSchema = z
   .object({
-    events: z.array(z.looseObject({ id: z.string(), start: z.string(), end: z.string() })),
-    ts: z.string().optional(),
+    eventId: z.string().nullable(),
+    verdict: z.enum(['green', 'amber', 'red']),
+    reasons: z.array(z.string()).meta({ description: 'Every check that is not green, worst first: "camera wide: no frames …".' }),
+    checks: z.array(z.object({ check: z.string(), grade: z.enum(['green', 'amber', 'red']), reason: z.string(), detail: z.record(z.string(), z.unknown()).optional() })),
+    at: z.string(),
+    minutesBefore: z.number().optional().meta({ description: 'Run this long before the event\'s start (schedule.readinessMinutes).' }),
   })
-  .meta({ description: 'Retained, written by the controller: the events this box streams (the schedule issue gives it its full shape).' });
+  .meta({ description: 'Retained: the last readiness verdict (venuebox doctor, run by the box before each event).' });
 
 export type StatusPayload = z.infer<typeof statusSchema>;
 export type HealthPayload = z.infer<typeof healthSchema>;
 export type CameraStatePayload = z.infer<typeof cameraStateSchema>;
 export type EventPayload = z.infer<typeof eventSchema>;
 export type CommandResponsePayload = z.infer<typeof commandResponseSchema>;
+export type ReadinessPayload = z.infer<typeof readinessSchema>;
 
 /** What the box publishes, by topic name. */
 export interface TopicMap {
@@ -170,6 +183,7 @@ export interface TopicMap {
   cameras: CameraStatePayload;
   events: EventPayload;
   responses: CommandResponsePayload;
+  readiness: ReadinessPayload;
 }
 
 export type TopicName = keyof TopicMap;
@@ -191,6 +205,7 @@ export const TOPICS: Record<string, TopicSpec> = {
   cameras: { address: 'cameras/{cameraId}', direction: 'publish', retained: true, schema: cameraStateSchema, title: 'Camera state' },
   events: { address: 'events', direction: 'publish', retained: false, schema: eventSchema, title: 'Events' },
   responses: { address: 'responses', direction: 'publish', retained: false, schema: commandResponseSchema, title: 'Command responses without a response topic' },
+  readiness: { address: 'readiness', direction: 'publish', retained: true, schema: readinessSchema, title: 'Readiness verdict' },
   schedule: { address: 'schedule', direction: 'subscribe', retained: true, schema: scheduleSchema, title: 'Schedule' },
   ...Object.fromEntries(
     COMMAND_NAMES.map((name) => [`cmd-${name}`, { address: `cmd/${name}`, direction: 'subscribe', retained: false, schema: commandRequestSchemas[name], title: `Command ${name}` } satisfies TopicSpec]),
@@ -198,7 +213,7 @@ export const TOPICS: Record<string, TopicSpec> = {
 };
 
 /** Which published topics are retained: the controller must see the last status of a box it just subscribed to. */
-export const RETAINED: Record<TopicName, boolean> = { status: true, health: false, cameras: true, events: false, responses: false };
+export const RETAINED: Record<TopicName, boolean> = { status: true, health: false, cameras: true, events: false, responses: false, readiness: true };
 
 /** `{prefix}/{boxId}/{name}`, or `{prefix}/{boxId}/{name}/{sub}` for per-item topics (`cameras/{cameraId}`). */
 export function topicOf(prefix: string, boxId: string, name: TopicName, sub?: string): string {
@@ -206,4 +221,4 @@ export function topicOf(prefix: string, boxId: string, name: TopicName, sub?: st
 }
 
 /** The schema a published payload must satisfy, by topic name. */
-export const PUBLISHED_SCHEMAS: Record<TopicName, z.ZodType> = { status: statusSchema, health: healthSchema, cameras: cameraStateSchema, events: eventSchema, responses: commandResponseSchema };
+export const PUBLISHED_SCHEMAS: Record<TopicName, z.ZodType> = { status: statusSchema, health: healthSchema, cameras: cameraStateSchema, events: eventSchema, responses: commandResponseSchema, readiness: readinessSchema };

@@ -86,6 +86,8 @@ interface Job {
   live: boolean;
 }
 
+/** Uploads the throughput is measured over. */
+const THROUGHPUT_SAMPLES = 6;
 /** Throughput samples below this size are latency, not bandwidth. */
 const MIN_SAMPLE_BYTES = 32 * 1024;
 
@@ -104,7 +106,16 @@ export class SegmentUploader extends EventEmitter<UploaderEvents> {
   private timer: NodeJS.Timeout | undefined;
   private tick: NodeJS.Timeout | undefined;
   private stopped = true;
-  private throughputBps: number | undefined;
+  /**
+   * The last uploads (bytes, seconds): throughput is their total bytes over their total time. Not an
+   * average of rates — a few fast uploads before a limit kept an average of rates high for a minute
+   * (measured under tc tbf), and the adaptation reads this number.
+   */
+  private readonly samples: Array<{ bytes: number; seconds: number }> = [];
+  private get throughputBps(): number | undefined {
+    const seconds = this.samples.reduce((sum, s) => sum + s.seconds, 0);
+    return seconds > 0 ? this.samples.reduce((sum, s) => sum + s.bytes, 0) / seconds : undefined;
+  }
   private uploaded = 0;
   private uploadedBytes = 0;
   private failures = 0;
@@ -264,8 +275,8 @@ export class SegmentUploader extends EventEmitter<UploaderEvents> {
       this.uploaded += 1;
       this.uploadedBytes += row.bytes;
       if (row.bytes >= MIN_SAMPLE_BYTES && result.elapsedMs > 0) {
-        const sample = row.bytes / (result.elapsedMs / 1000);
-        this.throughputBps = this.throughputBps === undefined ? sample : 0.7 * this.throughputBps + 0.3 * sample;
+        this.samples.push({ bytes: row.bytes, seconds: result.elapsedMs / 1000 });
+        if (this.samples.length > THROUGHPUT_SAMPLES) this.samples.shift();
       }
       if (!job.live) {
         const share = Math.min(1, Math.max(0.05, this.options.backfillShare));

@@ -5,7 +5,7 @@ import test from 'ava';
 import { execFile } from 'node:child_process';
 import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { hostBundle } from '../../agent/encoder/host-bundle.ts';
 import { PipelineHost } from '../../agent/encoder/pipeline-host.ts';
@@ -13,7 +13,7 @@ import type { HostEvent } from '../../agent/encoder/pipeline-host-protocol.ts';
 import { makeTempDir } from '../helpers/index.ts';
 
 const run = promisify(execFile);
-const HOST_BUNDLE = pathToFileURL(fileURLToPath(new URL('../../agent/encoder/host-bundle.ts', import.meta.url))).href;
+const HOST_BUNDLE = new URL('../../agent/encoder/host-bundle.ts', import.meta.url).href;
 
 /** A tiny TypeScript program in the shape of the child: an entry importing a typed module. */
 function writeProgram(dir: string, greeting: string): string {
@@ -66,7 +66,7 @@ test('two processes building at once get the same complete bundle', async (t) =>
   t.deepEqual(readdirSync(cache).filter((name) => name.endsWith('.tmp')), [], 'no temporary files left');
 });
 
-test('a cache folder others may write into is not used', async (t) => {
+test('a cache folder that cannot be made, or that others may write into, is passed over for the next one', async (t) => {
   const dir = await makeTempDir('bundle-trust');
   t.teardown(() => dir.remove());
   const entry = writeProgram(dir.path, 'trusted');
@@ -74,9 +74,11 @@ test('a cache folder others may write into is not used', async (t) => {
   const own = path.join(dir.path, 'own');
   mkdirSync(open);
   chmodSync(open, 0o777);
-  const bundle = hostBundle({ entry, cacheDirs: [open, own] });
+  // mkdir under /proc answers ENOENT: Node 20's recursive mkdirSync spun forever there.
+  const bundle = hostBundle({ entry, cacheDirs: ['/proc/venuebox-cannot-exist/cache', open, own] });
   t.is(path.dirname(bundle.path), own);
   t.deepEqual(readdirSync(open), []);
+  t.is((await run(process.execPath, [bundle.path])).stdout.trim(), 'trusted');
 });
 
 test('the real pipeline host child runs from its bundle on bare node, even from a cache outside the repository', async (t) => {

@@ -147,6 +147,13 @@ test('every command answers on the MQTT 5 response topic; bad commands get clear
   await watch.waitFor(() => false, 1500).catch(() => undefined);
   t.truthy(await stat(marker).catch(() => undefined), 'the reboot command ran');
 
+  // The schedule's commands answer too (no such event here: refused, with the reason).
+  for (const [name, payload] of [['extend', { eventId: 'final', minutes: 15 }], ['start-now', { eventId: 'final' }], ['stop', { eventId: 'final' }]] as const) {
+    const answer = await ctl.send(name, payload);
+    t.false(answer.ok);
+    t.regex(answer.error ?? '', /final/, `${name}: ${answer.error}`);
+  }
+
   // Every command was audited as an event, refused ones included.
   const audits = watch.messages.filter((m) => m.topic.endsWith('/events')).map((m) => m.json() as { type: string; command?: string; ok?: boolean });
   for (const name of COMMAND_NAMES.filter((n) => !['update-config', 'restart-agent'].includes(n))) {

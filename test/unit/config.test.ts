@@ -79,9 +79,10 @@ test('a minimal config gets every default', (t) => {
       connectTimeoutMs: 800,
     },
     cameraHealth: { probeIntervalSeconds: 10, downSeconds: 5, upSeconds: 15 },
-    recording: { enabled: true, segmentSeconds: 2 },
+    recording: { enabled: true, segmentSeconds: 2, mode: 'continuous' },
     spool: { maxMegabytes: 20480, minFreeMegabytes: 1024, keepUploadedMinutes: 0 },
     commands: { rebootCommand: ['systemctl', 'reboot'] },
+    schedule: { readinessMinutes: [30, 5] },
   });
 });
 
