@@ -22,6 +22,7 @@ import { BitrateAdaptation } from './uplink/adaptation.ts';
 import { MqttLink } from './uplink/mqtt-link.ts';
 import { Outbox } from './uplink/outbox.ts';
 import { CommandRouter } from './uplink/commands.ts';
+import type { HealthPayload } from './uplink/topics.ts';
 import { ReadinessRunner } from './health/readiness-runner.ts';
 import { readiness } from './health/doctor.ts';
 import { eventNeeds } from './health/event-needs.ts';
@@ -300,7 +301,7 @@ export async function runAgent(configFile: string): Promise<number> {
     );
 
     health = new HealthReporter(
-      { boxId: config.boxId, bootId, versions: { agent: VERSION, node: process.versions.node, gstreamer: await gstreamerVersion() }, encoderProfile: () => hardwareProfile, spoolPath: config.paths.spool, pipelines: () => recorder.health(), cameras: () => monitor.health(), spool: () => uplink.health().spool, uplink: () => uplink.health().uplink, outbox: () => outbox.stats() },
+      { boxId: config.boxId, bootId, versions: { agent: VERSION, node: process.versions.node, gstreamer: await gstreamerVersion() }, encoderProfile: () => hardwareProfile, spoolPath: config.paths.spool, pipelines: () => recorder.health(), cameras: () => monitor.health(), spool: () => uplink.health().spool, uplink: () => uplink.health().uplink, outbox: () => outbox.stats(), schedule: () => scheduleSummary(schedule) },
       config.mqtt.healthIntervalSeconds * 1000,
       (report) => mqtt.publish('health', report),
     );
@@ -425,4 +426,11 @@ function watchConfigProbation(
   }, 1000);
   timer.unref();
   return () => clearInterval(timer);
+}
+
+/** The schedule in the health report: what runs now and what comes next (compact: the report stays small). */
+function scheduleSummary(schedule: ScheduleService): HealthPayload['schedule'] {
+  const health = schedule.health();
+  const next = health.events.filter((e) => e.phase === 'scheduled').sort((a, b) => a.start.localeCompare(b.start))[0];
+  return { timezone: health.timezone, running: health.running, next: next ? { id: next.id, start: next.start, startVenue: next.startVenue } : null };
 }

@@ -21,6 +21,7 @@ export interface HealthSources {
   spool: () => HealthPayload['spool'];
   uplink: () => HealthPayload['uplink'];
   outbox: () => HealthPayload['outbox'];
+  schedule: () => HealthPayload['schedule'];
 }
 
 export class HealthReporter {
@@ -85,6 +86,7 @@ export class HealthReporter {
       // No encoder here exposes its load through a stable interface yet (intel_gpu_top, nvidia-smi need
       // extra tools and privileges): reported as unknown rather than guessed.
       encoder: { profile: this.sources.encoderProfile(), gpuBusyPercent: null },
+      schedule: this.sources.schedule(),
       spool: this.sources.spool(),
       uplink: this.sources.uplink(),
       outbox: this.sources.outbox(),

@@ -71,6 +71,13 @@ export const healthSchema = z
       offsetMs: nullableNumber.meta({ description: 'Offset to the NTP source (chrony), when known.' }),
     }),
     encoder: z.object({ profile: z.string().nullable(), gpuBusyPercent: nullableNumber.meta({ description: 'Encoder/GPU use where the hardware exposes it.' }) }),
+    schedule: z
+      .object({
+        timezone: z.string(),
+        running: z.array(z.string()).meta({ description: 'Events warming, live or in post-roll.' }),
+        next: z.object({ id: z.string(), start: z.string(), startVenue: z.string().meta({ description: 'The start in the venue\'s time zone, for people.' }) }).nullable(),
+      })
+      .meta({ description: 'The schedule as the box runs it.' }),
     spool: spoolStatsSchema,
     uplink: uplinkHealthSchema.nullable().meta({ description: 'null when no ingest is configured.' }),
     outbox: outboxStatsSchema,
