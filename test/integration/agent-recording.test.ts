@@ -1,6 +1,7 @@
 // The thin end-to-end slice against real services: a virtual camera (gst-rtsp-server), mosquitto, and the
 // agent process recording passthrough into 2-second MPEG-TS segments through its pipeline host child.
 import test from 'ava';
+import { GAP_TOLERANCE_MS } from '../../agent/uplink/spool.ts';
 import Database from 'better-sqlite3';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
@@ -158,7 +159,9 @@ test('a camera outage ends the run; the agent retries, records again when the ca
   const gaps = rows.filter((r) => r.gap_before_ms > 0);
   t.is(gaps.length, 1, `one gap: ${JSON.stringify(rows.map((r) => [r.seq, r.gap_before_ms]))}`);
   const gap = gaps[0]!;
-  t.true(gap.gap_before_ms >= 1000, `gap of ${gap.gap_before_ms} ms`);
+  // A gap is footage missing beyond the jitter tolerance; how much depends on how fast the camera came back
+  // (here: as soon as the supervisor noticed, so under a second at times — measured 962 ms once).
+  t.true(gap.gap_before_ms > GAP_TOLERANCE_MS, `gap of ${gap.gap_before_ms} ms`);
   t.true(Date.parse(gap.start_time) > lostAt, 'the gap ends after the camera was lost');
   t.is((gapEvent.json() as { seq: number }).seq, gap.seq);
   // Segments on either side of the gap are playable.
