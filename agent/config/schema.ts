@@ -175,7 +175,7 @@ const mqttTlsSchema = z
       .string()
       .regex(/^[A-Za-z0-9.-]{1,253}$/, { error: 'must be a host name' })
       .optional()
-      .meta({ description: "The name the broker's certificate must carry (also sent as SNI) when it differs from the URL's host, e.g. a URL with an IP address." }),
+      .meta({ description: "The name the broker's certificate must carry (also sent as SNI) when it differs from the URL's host, e.g. a URL with an IP address. mqtts:// only: mqtt.js does not pass it on for wss://." }),
     rejectUnauthorized: z.boolean().default(true).meta({
       description:
         "Verify the broker's certificate (caFile) and its name. false is dangerous: anyone on the path (the venue LAN, a borrowed uplink) can pose as the broker, read every report and send the box commands (restart, reboot, update-config); the client certificate does not help, because the box no longer checks whom it talks to. For a lab only.",
