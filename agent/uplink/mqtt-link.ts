@@ -67,6 +67,8 @@ export class MqttLink {
   /** Retained topics published while disconnected: the latest payload of each, sent on connect. */
   private readonly latestRetained = new Map<string, string>();
   private replayed = 0;
+  private refused = 0;
+  private readonly refusedTopics = new Set<string>();
   private birthSeq: number | undefined;
   /** Connection generation: acknowledgements from a closed connection are ignored. */
   private generation = 0;
@@ -210,16 +212,28 @@ export class MqttLink {
       client.publish(row.topic, payload, { qos: 1, retain: false }, (err) => {
         if (generation !== this.generation) return;
         this.unacked.delete(row.id);
-        // Not acknowledged (the client is closing): it stays in the outbox and goes again next time.
-        if (err) return;
+        const reasonCode = (err as { code?: unknown } | undefined)?.code;
+        if (err && !(typeof reasonCode === 'number' && reasonCode >= 0x80)) {
+          // Not acknowledged (the client is closing): it stays in the outbox and goes again next time.
+          return;
+        }
+        if (err) {
+          // The broker answered and refused it (PUBACK ≥ 0x80, e.g. 0x87 not authorized by the ACL): sending
+          // it again would be refused again, forever. Dropped, counted, said once per topic.
+          this.refused += 1;
+          if (!this.refusedTopics.has(row.topic)) {
+            this.refusedTopics.add(row.topic);
+            this.options.log.error({ topic: row.topic, reasonCode, err: errorMessage(err) }, 'the broker refuses this topic; its messages are dropped');
+          }
+        }
         outbox.acknowledged(row.id);
         this.pump();
       });
     }
   }
 
-  health(): { connected: boolean; connects: number; dropped: number; replayed: number; lastError: string | undefined } {
-    return { connected: this.connected, connects: this.connects, dropped: this.dropped, replayed: this.replayed, lastError: this.lastError };
+  health(): { connected: boolean; connects: number; dropped: number; replayed: number; refused: number; lastError: string | undefined } {
+    return { connected: this.connected, connects: this.connects, dropped: this.dropped, replayed: this.replayed, refused: this.refused, lastError: this.lastError };
   }
 
   /** Publishes `offline / shutdown` (so the will is not needed) and disconnects, bounded by `timeoutMs`. */

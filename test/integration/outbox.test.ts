@@ -2,6 +2,7 @@
 // in SQLite and replayed in order, marked historical, after the link returns — also by a restarted agent.
 import test from 'ava';
 import path from 'node:path';
+import { writeFile } from 'node:fs/promises';
 import pino from 'pino';
 import { Store } from '../../agent/store/index.ts';
 import { Outbox } from '../../agent/uplink/outbox.ts';
@@ -120,4 +121,28 @@ test('the outbox is bounded: health samples are thinned first, events kept, both
   for (let i = 0; i < 3; i++) tiny.add('t/events', '{}', 'event');
   t.true(tiny.size() <= 5);
   t.true(tiny.stats().droppedEvents > 0);
+});
+
+test('a message the broker refuses (PUBACK 0x87 by its ACL) is dropped and counted, not resent forever; the rest flows', async (t) => {
+  const dir = await makeTempDir('outbox-refused');
+  t.teardown(() => dir.remove());
+  const acl = path.join(dir.path, 'acl');
+  // Anonymous clients may write this box's status and health, not its events.
+  await writeFile(acl, 'topic readwrite venuebox/v1/box-1/status\ntopic readwrite venuebox/v1/box-1/health\ntopic read venuebox/v1/box-1/#\n');
+  const broker = await startMosquitto({ aclFile: acl });
+  t.teardown(() => broker.stop());
+  const store = Store.open(path.join(dir.path, 'v.db'));
+  t.teardown(() => store.close());
+  const watch = await watchMqtt(broker.url, 'venuebox/v1/box-1/#');
+  t.teardown(() => watch.stop());
+  const box = link(broker.url, store);
+  box.start();
+  t.teardown(() => box.stop());
+  await watch.waitFor((m) => m.topic.endsWith('/status'), 10_000, 'birth');
+  await box.publish('events', { type: 'test', n: 1, ts: new Date().toISOString() });
+  await box.publish('health', { n: 2 } as never);
+  await watch.waitFor((m) => m.topic.endsWith('/health'), 10_000, 'the allowed health message after the refused event');
+  while (new Outbox(store).size() > 0) await new Promise((r) => setTimeout(r, 20));
+  t.is(box.health().refused, 1, 'the refused event is counted');
+  t.false(watch.messages.some((m) => m.topic.endsWith('/events')), 'the refused event never arrives');
 });
