@@ -90,17 +90,21 @@ export class HealthReporter {
       spool: this.sources.spool(),
       uplink: this.sources.uplink(),
       outbox: this.sources.outbox(),
-      cameras: this.sources.cameras().map((c) => ({ cameraId: c.cameraId, quality: c.quality, reasons: c.reasons, describe: c.describe })),
+      cameras: this.sources.cameras().map((c) => ({
+        cameraId: c.cameraId,
+        quality: c.quality,
+        ...(c.reasons.length > 0 ? { reasons: c.reasons } : {}),
+        ...(c.describe?.ok ? { describeMs: c.describe.latencyMs } : {}),
+      })),
       pipelines: this.sources.pipelines().map((p) => ({
         streamId: p.streamId,
         state: p.state,
-        restarts: p.restarts,
         segments: p.segments,
-        lastSegmentAt: p.lastSegmentAt ?? null,
         bitrateKbps: p.bitrateKbps ?? null,
-        fps: p.fps ?? null,
+        fps: p.fps === undefined ? null : Math.round(p.fps * 10) / 10,
         keyframeIntervalMs: p.keyframeIntervalMs ?? null,
-        lastError: p.lastError ?? null,
+        ...(p.restarts > 0 ? { restarts: p.restarts } : {}),
+        ...(p.lastError ? { lastError: p.lastError } : {}),
         ...(p.live && p.live.length > 0
           ? { live: p.live.map((o) => ({ kind: o.kind, state: o.state, reason: o.reason ?? null, bitrateKbps: o.bitrateKbps ?? null, connects: o.connects })) }
           : {}),

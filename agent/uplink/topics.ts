@@ -81,25 +81,26 @@ export const healthSchema = z
     spool: spoolStatsSchema,
     uplink: uplinkHealthSchema.nullable().meta({ description: 'null when no ingest is configured.' }),
     outbox: outboxStatsSchema,
+    // Per camera and per pipeline only what a dashboard shows, and fields that are usually empty only when
+    // they are not (no reasons, no restarts, no error): 8 cameras fit in ~2 KB (bench/telemetry).
     cameras: z.array(
       z.object({
         cameraId: z.string(),
         quality: z.string(),
-        reasons: z.array(z.string()),
-        describe: z.object({ ok: z.boolean(), status: z.number().nullable(), latencyMs: z.number(), at: z.string() }).nullable(),
+        reasons: z.array(z.string()).optional().meta({ description: 'Why not good; absent when good.' }),
+        describeMs: z.number().optional().meta({ description: 'The last RTSP DESCRIBE\'s answer time, when it answered.' }),
       }),
     ),
     pipelines: z.array(
       z.object({
         streamId: z.string(),
         state: z.string(),
-        restarts: z.number().int(),
         segments: z.number().int(),
-        lastSegmentAt: z.string().nullable(),
         bitrateKbps: nullableNumber,
         fps: nullableNumber,
         keyframeIntervalMs: nullableNumber,
-        lastError: z.string().nullable(),
+        restarts: z.number().int().optional().meta({ description: 'Restarts since the agent started; absent when none.' }),
+        lastError: z.string().optional().meta({ description: 'Why the last run ended; absent when none did.' }),
         live: z
           .array(z.object({ kind: z.string(), state: z.enum(['connecting', 'live', 'idle', 'retrying', 'stopped']), reason: z.string().nullable(), bitrateKbps: nullableNumber, connects: z.number().int() }))
           .optional()
