@@ -48,7 +48,7 @@ function integer(min: number, max: number) {
  * A URL with one of `schemes`. Credentials inside it are rejected rather than accepted: a URL is logged,
  * shown in health reports and echoed by GStreamer, so a password in it leaks sooner or later.
  */
-function urlWithScheme(schemes: readonly string[], schemeMessage: string, credentialsHint: string) {
+function urlWithScheme(schemes: readonly string[], schemeMessage: string, credentialsHint: string, more?: (url: URL, ctx: z.RefinementCtx) => void) {
   const scheme = new RegExp(`^(${schemes.join('|')})://`);
   return z
     .string()
@@ -68,6 +68,7 @@ function urlWithScheme(schemes: readonly string[], schemeMessage: string, creden
       if (url.username !== '' || url.password !== '') {
         ctx.addIssue({ code: 'custom', message: `must not contain credentials: ${credentialsHint}` });
       }
+      more?.(url, ctx);
     });
 }
 
@@ -264,31 +265,14 @@ function oneFormOf(name: LiveSecretName, required: boolean) {
 
 /** srt://host:port or rtmp(s)://host[:port]/app: the secret never in the URL (it is logged and shown in health). */
 function liveUrl(kind: 'srt' | 'rtmp', description: string) {
-  const scheme = kind === 'srt' ? /^srt:\/\// : /^rtmps?:\/\//;
-  const schemeMessage = kind === 'srt' ? 'must be an srt:// URL' : 'must be an rtmp:// or rtmps:// URL';
-  return z
-    .string()
-    .regex(scheme, { error: schemeMessage })
-    .superRefine((value, ctx) => {
-      if (!scheme.test(value)) return;
-      let url: URL;
-      try {
-        url = new URL(value);
-      } catch {
-        ctx.addIssue({ code: 'custom', message: schemeMessage });
-        return;
-      }
-      // Messages never echo the value: a stream key pasted into it would land in the log.
-      if (url.hostname === '') ctx.addIssue({ code: 'custom', message: `${schemeMessage} with a host` });
-      if (url.username !== '' || url.password !== '') ctx.addIssue({ code: 'custom', message: 'must not contain credentials' });
-      if (url.search !== '') {
-        ctx.addIssue({ code: 'custom', message: kind === 'srt' ? 'must not have parameters: use latencyMs and passphrase (or passphraseFile, passphraseEnv)' : 'must not have parameters: the stream key goes in streamKey (or streamKeyFile, streamKeyEnv)' });
-      }
-      if (kind === 'srt' && url.port === '') ctx.addIssue({ code: 'custom', message: 'must name a port: srt://host:port' });
-      if (kind === 'srt' && url.pathname !== '' && url.pathname !== '/') ctx.addIssue({ code: 'custom', message: 'must be srt://host:port, without a path' });
-      if (kind === 'rtmp' && url.pathname.replace(/\//g, '') === '') ctx.addIssue({ code: 'custom', message: 'must name the application: rtmp://host/app (the stream key goes in streamKey)' });
-    })
-    .meta({ description });
+  const hint = kind === 'srt' ? 'use passphrase (or passphraseFile, passphraseEnv)' : 'the stream key goes in streamKey (or streamKeyFile, streamKeyEnv)';
+  return urlWithScheme(kind === 'srt' ? ['srt'] : ['rtmp', 'rtmps'], kind === 'srt' ? 'must be an srt:// URL' : 'must be an rtmp:// or rtmps:// URL', hint, (url, ctx) => {
+    // Messages never echo the value: a stream key pasted into it would land in the log.
+    if (url.search !== '') ctx.addIssue({ code: 'custom', message: kind === 'srt' ? 'must not have parameters: use latencyMs and passphrase (or passphraseFile, passphraseEnv)' : `must not have parameters: ${hint}` });
+    if (kind === 'srt' && url.port === '') ctx.addIssue({ code: 'custom', message: 'must name a port: srt://host:port' });
+    if (kind === 'srt' && url.pathname !== '' && url.pathname !== '/') ctx.addIssue({ code: 'custom', message: 'must be srt://host:port, without a path' });
+    if (kind === 'rtmp' && url.pathname.replace(/\//g, '') === '') ctx.addIssue({ code: 'custom', message: 'must name the application: rtmp://host/app (the stream key goes in streamKey)' });
+  }).meta({ description });
 }
 
 const srtOutputSchema = z

@@ -194,7 +194,7 @@ test('config: every mistake in `live` is named by its key, and no message echoes
     'cameras[0].live[3].passphrase: must be 10–79 characters (SRT)',
     'cameras[0].live[3].keyLength: must be one of 16, 24, 32',
   ]);
-  t.deepEqual(issuesOf([{ kind: 'rtmp', url: `rtmp://u:${STREAM_KEY}@host/app`, streamKey: 'k' }]), ['cameras[0].live[0].url: must not contain credentials']);
+  t.deepEqual(issuesOf([{ kind: 'rtmp', url: `rtmp://u:${STREAM_KEY}@host/app`, streamKey: 'k' }]), ['cameras[0].live[0].url: must not contain credentials: the stream key goes in streamKey (or streamKeyFile, streamKeyEnv)']);
   t.deepEqual(issuesOf([1, 2, 3, 4, 5].map(() => ({ kind: 'srt', url: 'srt://x:1' }))), ['cameras[0].live: must have at most 4 items']);
   t.false(issues.some((issue) => issue.includes(SRT_PASSPHRASE) || issue.includes(STREAM_KEY)));
   t.deepEqual(issuesOf([{ kind: 'rtmp', url: 'rtmp://host' }, { kind: 'rtmp', url: 'rtmp://host/app', streamKey: 'k', streamKeyFile: '/k' }, { kind: 'hls', url: 'x' }]), [
