@@ -168,8 +168,13 @@ export async function runAgent(configFile: string): Promise<number> {
     schedule.on('clock-jump', (jump) => publishEvent({ type: 'clock-jump', ...jump }));
     await schedule.start();
     steps.push({ name: 'schedule', stop: () => schedule.stop() });
-    const currentEvent = (cameraId: string): string | null => schedule.currentEvent(cameraId) ?? fixedEvent;
-    const runningEvents = (): Set<string> => new Set([...schedule.runningEvents(), ...(fixedEvent === null ? [] : [fixedEvent])]);
+    // camera → the event whose recording is closing (events mode, after done/cancelled/missed): a segment is
+    // reported closed only after its footage ended (the next keyframe, the jitter buffer, IPC), so the
+    // segments the pipeline closes now are still that event's, and the event counts as running until they
+    // are in the ledger — its event playlist gets EXT-X-ENDLIST once, with every segment.
+    const closing = new Map<string, string>();
+    const currentEvent = (cameraId: string): string | null => schedule.currentEvent(cameraId) ?? closing.get(cameraId) ?? fixedEvent;
+    const runningEvents = (): Set<string> => new Set([...schedule.runningEvents(), ...closing.values(), ...(fixedEvent === null ? [] : [fixedEvent])]);
     const uplink = new UplinkService({
       config: { boxId: config.boxId, spoolDir: config.paths.spool, segmentSeconds: config.recording.segmentSeconds, spool: config.spool, uplink: config.uplink },
       store,
@@ -201,7 +206,9 @@ export async function runAgent(configFile: string): Promise<number> {
       spoolDir: config.paths.spool,
       lastLedgerSeq: (streamId) => uplink.lastSeq(streamId),
     });
-    recorder.on('segment', (segment) => void uplink.segmentClosed(segment));
+    /** Per camera, its last segment's way into the ledger (rows go in one at a time, in close order). */
+    const recorded = new Map<string, Promise<void>>();
+    recorder.on('segment', (segment) => recorded.set(segment.streamId, uplink.segmentClosed(segment).catch(() => undefined)));
     recorder.on('encoder-fallback', (fallback) => publishEvent({ type: 'encoder-fallback', ...fallback }));
     recorder.on('live', ({ type, ...live }) => publishEvent({ type: `live-${type}`, ...live }));
     recorder.on('source', (cameraId, event) =>
@@ -211,15 +218,24 @@ export async function runAgent(configFile: string): Promise<number> {
     steps.push({ name: 'recorder', stop: () => recorder.stop() });
     onPhase = (change) => {
       const ended = change.to === 'done' || change.to === 'cancelled' || change.to === 'missed';
-      if (ended) uplink.uploader?.eventEnded(change.eventId);
-      if (!byEvents || change.cameraId === null) return;
-      const camera = recordable.get(change.cameraId);
-      if (!camera) return;
-      if (needed(camera.id)) {
+      const camera = byEvents && change.cameraId !== null ? recordable.get(change.cameraId) : undefined;
+      if (camera && needed(camera.id)) {
         if (recorder.add(camera)) log.info({ camera: camera.id, eventId: change.eventId, phase: change.to }, 'recording starts for the event');
-      } else if (ended) {
-        void recorder.remove(camera.id).then((removed) => removed && log.info({ camera: camera.id, eventId: change.eventId }, 'recording stopped: no event needs the camera'));
+      } else if (camera && ended && recorder.supervisor(camera.id)) {
+        // Its last segments close now and are the event's (see `closing`); the event's playlist ends after them.
+        closing.set(camera.id, change.eventId);
+        void recorder
+          .remove(camera.id)
+          .then((removed) => removed && log.info({ camera: camera.id, eventId: change.eventId }, 'recording stopped: no event needs the camera'))
+          .then(() => recorded.get(camera.id))
+          .finally(() => {
+            if (closing.get(camera.id) === change.eventId) closing.delete(camera.id);
+            uplink.uploader?.eventEnded(change.eventId);
+          })
+          .catch((err: unknown) => log.error({ camera: camera.id, eventId: change.eventId, err: errorMessage(err) }, 'stopping the recording after the event failed; its playlist is finalised anyway'));
+        return;
       }
+      if (ended) uplink.uploader?.eventEnded(change.eventId);
     };
 
     // The uplink cannot carry the live streams: transcoded ones are lowered, and raised again later.

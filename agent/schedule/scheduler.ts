@@ -91,6 +91,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private running = false;
   private resuming = false;
   private lastOffset: number | null = null;
+  /** The wall time of the last evaluation: arm() looks for the boundaries after it. */
+  private evaluatedAt = -Infinity;
 
   constructor(private readonly options: SchedulerOptions) {
     super();
@@ -281,6 +283,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   /** Applies every step due at the current wall time, earliest start first, until nothing moves. Returns the ids moved. */
   private evaluate(): Set<string> {
     const now = this.clock.now();
+    this.evaluatedAt = now;
     this.checkJump(now);
     const moved = new Set<string>();
     for (let changed = true; changed; ) {
@@ -389,7 +392,9 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     const now = this.clock.now();
     let delay = this.tickMs;
     for (const entry of this.entries.values()) {
-      const next = nextBoundary(entry.state.phase, entry.times, now);
+      // After the instant the events were evaluated at, not after now: a boundary that passed in between (one
+      // millisecond is enough) would be skipped until the next tick — seen as a live phase 1 s late.
+      const next = nextBoundary(entry.state.phase, entry.times, this.evaluatedAt);
       if (next !== null) delay = Math.min(delay, next - now);
     }
     this.timer = this.clock.setTimer(Math.max(1, delay), () => {

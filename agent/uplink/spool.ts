@@ -140,9 +140,11 @@ export class Spool extends EventEmitter<SpoolEvents> {
 
   private insert(s: { streamId: string; seq: number; path: string; startTime: string; durationMs: number; bytes: number; sha256: string; eventId: string | null; adopted: boolean }): SegmentRow {
     const db = this.store.db;
+    // Against the previous segment of the same stream in the same event: between two events a camera recorded
+    // only for events (recording.mode events) is idle on purpose, which is not missing footage.
     const previous = db
-      .prepare('SELECT start_time, duration_ms FROM segments WHERE stream_id = ? AND seq < ? ORDER BY seq DESC LIMIT 1')
-      .get(s.streamId, s.seq) as { start_time: string; duration_ms: number } | undefined;
+      .prepare('SELECT start_time, duration_ms FROM segments WHERE stream_id = ? AND seq < ? AND event_id IS ? ORDER BY seq DESC LIMIT 1')
+      .get(s.streamId, s.seq, s.eventId) as { start_time: string; duration_ms: number } | undefined;
     const previousEnd = previous ? Date.parse(previous.start_time) + previous.duration_ms : undefined;
     const gap = previousEnd === undefined ? 0 : Date.parse(s.startTime) - previousEnd;
     const gapBeforeMs = gap > GAP_TOLERANCE_MS ? Math.round(gap) : 0;
