@@ -2,8 +2,6 @@
 // response topic with its correlation data, bad commands get clear errors, and every payload the agent
 // published during the run validates against its schema in agent/uplink/topics.ts.
 import test from 'ava';
-import mqtt, { type MqttClient } from 'mqtt';
-import { randomUUID } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { PUBLISHED_SCHEMAS, type TopicName } from '../../agent/uplink/topics.ts';
@@ -12,43 +10,7 @@ import { makeTempDir, startIngest, startMosquitto, startVirtualCamera } from '..
 import { startAgent, type AgentProcess } from '../helpers/agent.ts';
 import { watchMqtt, type MqttWatch } from '../helpers/mqtt-watch.ts';
 import { probeMedia } from '../helpers/media.ts';
-
-interface Response {
-  command: string;
-  ok: boolean;
-  result?: Record<string, unknown>;
-  error?: string;
-}
-
-async function controller(url: string, boxId: string) {
-  const client: MqttClient = await mqtt.connectAsync(url, { protocolVersion: 5, clientId: `controller-${randomUUID().slice(0, 8)}` });
-  const responseTopic = `venuebox/v1/${boxId}/responses/controller`;
-  const waiting = new Map<string, (r: Response) => void>();
-  client.on('message', (_topic, payload, packet) => {
-    const id = packet.properties?.correlationData?.toString('utf8');
-    if (id) waiting.get(id)?.(JSON.parse(payload.toString('utf8')) as Response);
-  });
-  await client.subscribeAsync(responseTopic, { qos: 1 });
-  return {
-    /** Sends a command (a string payload is sent as is) and resolves with its response. */
-    send(name: string, payload: unknown, timeoutMs = 30_000): Promise<Response> {
-      const id = randomUUID();
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no response to ${name} within ${timeoutMs} ms`)), timeoutMs);
-        waiting.set(id, (r) => {
-          clearTimeout(timer);
-          waiting.delete(id);
-          resolve(r);
-        });
-        void client.publishAsync(`venuebox/v1/${boxId}/cmd/${name}`, typeof payload === 'string' ? payload : JSON.stringify(payload), {
-          qos: 1,
-          properties: { responseTopic, correlationData: Buffer.from(id) },
-        });
-      });
-    },
-    stop: () => client.endAsync(true),
-  };
-}
+import { startController } from '../helpers/controller.ts';
 
 /** Every message the agent published validates against its topic's schema. */
 function assertContract(t: import('ava').ExecutionContext, watch: MqttWatch, boxId: string): void {
@@ -98,7 +60,7 @@ test('every command answers on the MQTT 5 response topic; bad commands get clear
   await watch.waitFor((m) => m.topic.endsWith('/status') && (m.json() as { state: string }).state === 'online', 30_000, 'birth');
   await agent.waitForLog((l) => l.msg === 'venuebox agent running', 30_000, 'the agent running');
   await watch.waitFor((m) => m.topic.endsWith('/health') && ((m.json() as { uplink: { uploaded: number } | null }).uplink?.uploaded ?? 0) > 0, 30_000, 'a health report with a segment uploaded');
-  const ctl = await controller(broker.url, boxId);
+  const ctl = await startController(broker.url, boxId);
   t.teardown(() => ctl.stop());
 
   // Clear errors, never a crash.
@@ -192,7 +154,7 @@ test('update-config: an invalid config is refused naming the key; a valid one ap
   let agent = await startAgent({ config: base, dir });
   t.teardown(() => agent.cleanup());
   await agent.waitForLog((l) => l.msg === 'venuebox agent running', 30_000, 'the agent running');
-  const ctl = await controller(broker.url, boxId);
+  const ctl = await startController(broker.url, boxId);
   t.teardown(() => ctl.stop());
 
   const invalid = await ctl.send('update-config', { config: { ...base, mqtt: { ...base.mqtt, keepaliveSeconds: 1 } } });
