@@ -26,7 +26,7 @@ import type { HealthPayload } from './uplink/topics.ts';
 import { ReadinessRunner } from './health/readiness-runner.ts';
 import { readiness } from './health/doctor.ts';
 import { eventNeeds } from './health/event-needs.ts';
-import { ScheduleService, ScheduleValidationError, type PhaseChange } from './schedule/index.ts';
+import { ScheduleService, ScheduleStore, ScheduleValidationError, type PhaseChange } from './schedule/index.ts';
 import { dirname, resolve as resolvePath } from 'node:path';
 import { createCommandHandlers } from './uplink/command-handlers.ts';
 import { checkPendingUpdate, confirmConfig, rollbackConfig, type PendingUpdate } from './config/config-update.ts';
@@ -173,6 +173,15 @@ export async function runAgent(configFile: string): Promise<number> {
     // segments the pipeline closes now are still that event's, and the event counts as running until they
     // are in the ledger — its event playlist gets EXT-X-ENDLIST once, with every segment.
     const closing = new Map<string, string>();
+    // Each scheduled event's outputs (which live destinations, whether segments go to the ingest), refreshed
+    // when a schedule arrives: asked per segment and per camera start, not read from the database each time.
+    const outputsOf = new Map<string, { segments: boolean; live: 'all' | number[]; recordOnly: boolean }>();
+    const refreshOutputs = (): void => {
+      outputsOf.clear();
+      for (const { event } of new ScheduleStore(store).load()) outputsOf.set(event.id, { segments: event.outputs.segments, live: event.outputs.live, recordOnly: event.recordOnly });
+    };
+    refreshOutputs();
+    schedule.on('applied', refreshOutputs);
     const currentEvent = (cameraId: string): string | null => schedule.currentEvent(cameraId) ?? closing.get(cameraId) ?? fixedEvent;
     const runningEvents = (): Set<string> => new Set([...schedule.runningEvents(), ...closing.values(), ...(fixedEvent === null ? [] : [fixedEvent])]);
     const uplink = new UplinkService({
@@ -182,6 +191,7 @@ export async function runAgent(configFile: string): Promise<number> {
       publishEvent,
       currentEvent,
       runningEvents,
+      uploadsEvent: (eventId) => outputsOf.get(eventId)?.segments ?? true,
     });
     // Before any pipeline writes: files and rows are reconciled (crash leftovers adopted or reported).
     await uplink.start();
@@ -199,9 +209,16 @@ export async function runAgent(configFile: string): Promise<number> {
     const byEvents = config.recording.mode === 'events';
     const needed = (cameraId: string): boolean => !byEvents || schedule.currentEvent(cameraId) !== null;
     const recordable = new Map(toRecord.map((c) => [c.id, c]));
+    /** A camera as an event records it: only the live destinations the event names, none when record-only. */
+    const forEvent = (camera: RecordedCamera, eventId: string | null): RecordedCamera => {
+      const outputs = eventId === null ? undefined : outputsOf.get(eventId);
+      if (!byEvents || !outputs || !camera.live) return camera;
+      const live = outputs.recordOnly ? [] : outputs.live === 'all' ? camera.live : camera.live.filter((_, i) => (outputs.live as number[]).includes(i));
+      return { ...camera, live };
+    };
     const recorder = new Recorder({
       encoders,
-      cameras: toRecord.filter((c) => needed(c.id)),
+      cameras: toRecord.filter((c) => needed(c.id)).map((c) => forEvent(c, schedule.currentEvent(c.id))),
       segmentSeconds: config.recording.segmentSeconds,
       spoolDir: config.paths.spool,
       lastLedgerSeq: (streamId) => uplink.lastSeq(streamId),
@@ -220,7 +237,7 @@ export async function runAgent(configFile: string): Promise<number> {
       const ended = change.to === 'done' || change.to === 'cancelled' || change.to === 'missed';
       const camera = byEvents && change.cameraId !== null ? recordable.get(change.cameraId) : undefined;
       if (camera && needed(camera.id)) {
-        if (recorder.add(camera)) log.info({ camera: camera.id, eventId: change.eventId, phase: change.to }, 'recording starts for the event');
+        if (recorder.add(forEvent(camera, change.eventId))) log.info({ camera: camera.id, eventId: change.eventId, phase: change.to }, 'recording starts for the event');
       } else if (camera && ended && recorder.supervisor(camera.id)) {
         // Its last segments close now and are the event's (see `closing`); the event's playlist ends after them.
         closing.set(camera.id, change.eventId);

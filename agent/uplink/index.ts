@@ -54,6 +54,8 @@ export interface UplinkServiceOptions {
   /** The event a segment closed now belongs to (null: outside any event). */
   currentEvent: (streamId: string) => string | null;
   runningEvents: () => ReadonlySet<string>;
+  /** Whether an event's segments are uploaded (outputs.segments of a scheduled event); all are by default. */
+  uploadsEvent?: (eventId: string) => boolean;
   /** Free bytes of the spool's file system (tests). */
   freeBytes?: (root: string) => Promise<number>;
 }
@@ -116,6 +118,7 @@ export class UplinkService {
         backfillShare: u.backfillShare,
         livePlaylistSegments: u.livePlaylistSegments,
         uploadOutsideEvents: u.uploadOutsideEvents,
+        uploadsEvent: this.options.uploadsEvent,
         runningEvents: this.options.runningEvents,
         log: log.child({ ns: 'uploader' }),
       });

@@ -43,6 +43,8 @@ export interface UploaderOptions {
   backfillShare: number;
   livePlaylistSegments: number;
   uploadOutsideEvents: boolean;
+  /** Whether an event's segments go to the ingest (a scheduled event may keep them on the box: outputs.segments). */
+  uploadsEvent?: ((eventId: string) => boolean) | undefined;
   runningEvents: () => ReadonlySet<string>;
   backoff?: { initialMs: number; maxMs: number } | undefined;
   log: Logger;
@@ -194,7 +196,8 @@ export class SegmentUploader extends EventEmitter<UploaderEvents> {
   }
 
   private uploadable(row: SegmentRow): boolean {
-    return row.event_id !== null || this.options.uploadOutsideEvents;
+    if (row.event_id === null) return this.options.uploadOutsideEvents;
+    return this.options.uploadsEvent?.(row.event_id) ?? true;
   }
 
   private slots(): number {

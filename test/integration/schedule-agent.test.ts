@@ -8,7 +8,7 @@ import Database from 'better-sqlite3';
 import { createHash } from 'node:crypto';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { makeTempDir, startIngest, startMosquitto, startVirtualCamera, type Ingest } from '../helpers/index.ts';
+import { freePort, makeTempDir, startIngest, startMosquitto, startVirtualCamera, type Ingest } from '../helpers/index.ts';
 import { startAgent, type AgentProcess } from '../helpers/agent.ts';
 import { watchMqtt, type MqttWatch, type SeenMessage } from '../helpers/mqtt-watch.ts';
 import { startController } from '../helpers/controller.ts';
@@ -273,4 +273,42 @@ test.serial('a schedule over MQTT: extend by 6 s during live moves done later; a
   t.log(`recorded ${rows.length} segments, ${recorded.toFixed(1)} s (planned ${preRoll + 22 + postRoll} s with the extension)`);
   t.true(Math.abs(recorded - (preRoll + 22 + postRoll)) <= 3, `the recording covers the extension: ${recorded.toFixed(1)} s`);
   t.is((await agent.stop()).code, 143);
+});
+
+test('a record-only event keeps the camera\'s live outputs off, and outputs.segments false keeps its footage on the box', async (t) => {
+  const boxId = 'sched-outputs';
+  const { broker, ingest, camera, dir } = await world(t, boxId);
+  const srtPort = await freePort();
+  const start = wholeSecond(Date.now() + 8000);
+  const scheduleFile = path.join(dir.path, 'schedule.json');
+  await writeFile(
+    scheduleFile,
+    JSON.stringify({
+      timezone: 'UTC',
+      events: [{ id: 'training', title: 'Training (kept on the box)', start: iso(start), end: iso(start + 6000), preRollSeconds: 2, postRollSeconds: 2, program: { cameraId: CAMERA }, outputs: { segments: false }, recordOnly: true }],
+    }),
+  );
+  const agent = await startAgent({
+    dir,
+    config: {
+      boxId,
+      log: { level: 'debug' },
+      mqtt: { url: broker.url, keepaliveSeconds: 5 },
+      cameras: [{ id: CAMERA, role: 'main', rtsp: camera.url, live: [{ kind: 'srt', url: `srt://127.0.0.1:${srtPort}` }] }],
+      discovery: { enabled: false },
+      recording: { segmentSeconds: SEGMENT_SECONDS, mode: 'events' },
+      uplink: { url: ingest.baseUrl },
+      schedule: { file: scheduleFile, readinessMinutes: [1] },
+    },
+  });
+  t.teardown(() => agent.cleanup());
+  await agent.waitForLog((l) => l.msg === 'recording stopped: no event needs the camera', 40_000, 'the event to end');
+  await agent.stop();
+  const rows = ledger(agent);
+  t.true(rows.length >= 3, `segments recorded: ${rows.length}`);
+  t.true(rows.every((r) => r.event_id === 'training' && r.state === 'pending'), 'every segment is the event\'s and stays on the box');
+  // Only the readiness check's scratch objects went to the ingest: no segment, no playlist.
+  t.deepEqual(await readdir(path.join(ingest.root, boxId, 'training')).catch(() => []), ['_readiness'], 'no footage at the ingest');
+  t.false(agent.logs().some((l) => typeof l.msg === 'string' && /live output/.test(l.msg)), 'no live output was started for a record-only event');
+  t.false(JSON.stringify(agent.logs()).includes(`:${srtPort}`), 'its destination was never contacted');
 });
