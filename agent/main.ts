@@ -182,7 +182,9 @@ export async function runAgent(configFile: string): Promise<number> {
     };
     refreshOutputs();
     schedule.on('applied', refreshOutputs);
-    const currentEvent = (cameraId: string): string | null => schedule.currentEvent(cameraId) ?? closing.get(cameraId) ?? fixedEvent;
+    // By the segment's start, not by when it closed: the segment that straddles an event's end is the event's.
+    const currentEvent = (cameraId: string, startTime?: string): string | null =>
+      (startTime !== undefined ? eventAt(schedule, cameraId, Date.parse(startTime)) : schedule.currentEvent(cameraId)) ?? closing.get(cameraId) ?? fixedEvent;
     const runningEvents = (): Set<string> => new Set([...schedule.runningEvents(), ...closing.values(), ...(fixedEvent === null ? [] : [fixedEvent])]);
     const uplink = new UplinkService({
       config: { boxId: config.boxId, spoolDir: config.paths.spool, segmentSeconds: config.recording.segmentSeconds, spool: config.spool, uplink: config.uplink },
@@ -466,4 +468,20 @@ function scheduleSummary(schedule: ScheduleService): HealthPayload['schedule'] {
   const health = schedule.health();
   const next = health.events.filter((e) => e.phase === 'scheduled').sort((a, b) => a.start.localeCompare(b.start))[0];
   return { timezone: health.timezone, running: health.running, next: next ? { id: next.id, start: next.start, startVenue: next.startVenue } : null };
+}
+
+/**
+ * The event whose recording window (pre-roll to post-roll; to the stop for a stopped event) holds time `at` on
+ * a camera: a live window first, then a post-roll, then a pre-roll (the rule of docs/SCHEDULE.md). Only events
+ * that ran: a scheduled or missed one holds no footage.
+ */
+function eventAt(schedule: ScheduleService, cameraId: string, at: number): string | null {
+  if (!Number.isFinite(at)) return null;
+  const rank = (e: { start: string; end: string }): number => (at >= Date.parse(e.start) && at < Date.parse(e.end) ? 0 : at >= Date.parse(e.end) ? 1 : 2);
+  const holding = schedule
+    .health()
+    .events.filter((e) => e.cameraId === cameraId && (e.phase === 'warming' || e.phase === 'live' || e.phase === 'post-roll' || e.phase === 'done' || (e.phase === 'cancelled' && e.stoppedAt !== null)))
+    .filter((e) => at >= Date.parse(e.warmAt) && at < Date.parse(e.phase === 'cancelled' && e.stoppedAt !== null ? e.stoppedAt : e.doneAt))
+    .sort((a, b) => rank(a) - rank(b));
+  return holding[0]?.id ?? null;
 }

@@ -51,8 +51,8 @@ export interface UplinkServiceOptions {
   store: Store;
   log: Logger;
   publishEvent: (event: UplinkEvent) => void;
-  /** The event a segment closed now belongs to (null: outside any event). */
-  currentEvent: (streamId: string) => string | null;
+  /** The event a segment belongs to, by its stream and the time it started (null: outside any event). */
+  currentEvent: (streamId: string, startTime: string) => string | null;
   runningEvents: () => ReadonlySet<string>;
   /** Whether an event's segments are uploaded (outputs.segments of a scheduled event); all are by default. */
   uploadsEvent?: (eventId: string) => boolean;
@@ -138,7 +138,7 @@ export class UplinkService {
 
   /** The recorder closed a segment: ledger row (hash, gap, event), quota, then the uploader is woken. */
   segmentClosed(segment: ClosedSegment): Promise<void> {
-    const eventId = this.options.currentEvent(segment.streamId);
+    const eventId = this.options.currentEvent(segment.streamId, segment.startTime);
     // One at a time, in close order: rows of a stream are inserted in sequence (gap detection needs it).
     const next = this.chain.then(() => this.record(segment, eventId));
     this.chain = next.catch(() => undefined);

@@ -312,3 +312,37 @@ test('a record-only event keeps the camera\'s live outputs off, and outputs.segm
   t.false(agent.logs().some((l) => typeof l.msg === 'string' && /live output/.test(l.msg)), 'no live output was started for a record-only event');
   t.false(JSON.stringify(agent.logs()).includes(`:${srtPort}`), 'its destination was never contacted');
 });
+
+test('continuous recording: a segment belongs to the event whose window holds its start, the one straddling the end included', async (t) => {
+  const boxId = 'sched-continuous';
+  const { ingest, camera, broker, dir, watch } = await world(t, boxId);
+  const start = wholeSecond(Date.now() + 8000);
+  const warmAt = start - 2000;
+  const doneAt = start + 6000 + 2000;
+  const scheduleFile = path.join(dir.path, 'schedule.json');
+  await writeFile(scheduleFile, JSON.stringify({ timezone: 'UTC', events: [{ id: 'match', title: 'Match', start: iso(start), end: iso(start + 6000), preRollSeconds: 2, postRollSeconds: 2, program: { cameraId: CAMERA } }] }));
+  const agent = await startAgent({
+    dir,
+    config: {
+      boxId,
+      log: { level: 'debug' },
+      mqtt: { url: broker.url, keepaliveSeconds: 5 },
+      cameras: [{ id: CAMERA, role: 'main', rtsp: camera.url }],
+      discovery: { enabled: false },
+      recording: { segmentSeconds: SEGMENT_SECONDS, mode: 'continuous' },
+      uplink: { url: ingest.baseUrl, uploadOutsideEvents: false },
+      schedule: { file: scheduleFile, readinessMinutes: [1] },
+    },
+  });
+  t.teardown(() => agent.cleanup());
+  await waitForPhase(watch, 'match', 'done', 40_000);
+  let after = 0;
+  await agent.waitForLog((l) => l.msg === 'segment closed' && Date.parse(String(l['time'])) > doneAt + 1000 && ++after >= 2, 20_000, 'segments after the event');
+  await agent.stop();
+  const rows = ledger(agent);
+  const inside = rows.filter((r) => Date.parse(r.start_time) >= warmAt && Date.parse(r.start_time) < doneAt);
+  const outside = rows.filter((r) => !inside.includes(r));
+  t.true(inside.length >= 4, `segments starting inside the window: ${inside.length}`);
+  t.true(inside.every((r) => r.event_id === 'match'), `inside: ${JSON.stringify(inside.map((r) => [r.seq, r.start_time, r.event_id]))}`);
+  t.true(outside.length > 0 && outside.every((r) => r.event_id === null), `outside: ${JSON.stringify(outside.map((r) => [r.seq, r.start_time, r.event_id]))}`);
+});
