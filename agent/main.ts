@@ -348,7 +348,7 @@ export async function runAgent(configFile: string): Promise<number> {
     const readinessRunner = new ReadinessRunner({
       minutesBefore: config.schedule.readinessMinutes,
       events: () => schedule.health().events,
-      run: (event) => readiness(config, eventNeeds(event), uplink.spool.ownedBytes()),
+      run: (event) => readiness(config, eventNeeds(event), uplink.spool.ownedBytes(), registry),
       publish: (verdict, minutesBefore) => {
         void mqtt.publish('readiness', { ...verdict, minutesBefore });
         publishEvent({ type: 'readiness', eventId: verdict.eventId, verdict: verdict.verdict, reasons: verdict.reasons, minutesBefore });

@@ -7,6 +7,8 @@ import { redact } from '../lib/redact.ts';
 import { objectUrl } from '../uplink/uploader.ts';
 import { checkCamera, checkClock, checkEncoder, checkIngestAndUplink, checkSpool, combine, type CheckResult, type Verdict } from './readiness.ts';
 import { readFile } from 'node:fs/promises';
+import { recordedCameras } from '../cameras/index.ts';
+import type { CameraRegistry } from '../cameras/registry.ts';
 
 export interface EventNeeds {
   id: string | null;
@@ -19,29 +21,32 @@ const MIB = 1024 * 1024;
 /** A camera's bitrate when it could not be measured (a 1080p camera at a typical setting). */
 const FALLBACK_CAMERA_KBPS = 4000;
 
-export async function readiness(config: Config, event: EventNeeds, ownedBytes: number): Promise<Verdict> {
-  const cameras = config.cameras.filter((c) => event.cameraIds.includes(c.id));
+export async function readiness(config: Config, event: EventNeeds, ownedBytes: number, registry?: CameraRegistry): Promise<Verdict> {
   const checks: CheckResult[] = [];
-  const unknown = event.cameraIds.filter((id) => !cameras.some((c) => c.id === id));
-  for (const id of unknown) checks.push({ check: `camera ${id}`, grade: 'red', reason: 'not in the config' });
-
-  // Cameras one after the other: a box on a weak CPU should not open every session at once.
+  // Each camera as the agent records it: a configured rtsp URL, or a matched camera's stream from the registry
+  // (with the frame rate its ONVIF profile promises — the "expected fps").
+  const resolved = recordedCameras(config, registry);
   let kbps = 0;
-  for (const camera of cameras) {
-    if (!camera.rtsp) {
-      checks.push({ check: `camera ${camera.id}`, grade: 'amber', reason: 'matched by discovery: checked once the agent has found it' });
-      kbps += camera.transcode?.bitrateKbps ?? FALLBACK_CAMERA_KBPS;
+  for (const id of event.cameraIds) {
+    const configured = config.cameras.find((c) => c.id === id);
+    if (!configured) {
+      checks.push({ check: `camera ${id}`, grade: 'red', reason: 'not in the config' });
       continue;
     }
-    const result = await checkCamera({
-      cameraId: camera.id,
-      source: { uri: camera.rtsp, transport: camera.transport, latencyMs: camera.latencyMs, username: camera.username, password: camera.password },
-      maxKeyframeIntervalMs: config.recording.segmentSeconds * 1000,
-    });
+    const camera = resolved.cameras.find((c) => c.id === id);
+    if (!camera) {
+      const waiting = resolved.waiting.find((w) => w.id === id);
+      checks.push({ check: `camera ${id}`, grade: 'red', reason: waiting?.reason ?? 'cannot be recorded' });
+      kbps += configured.transcode?.bitrateKbps ?? FALLBACK_CAMERA_KBPS;
+      continue;
+    }
+    // Cameras one after the other: a box on a weak CPU should not open every session at once.
+    const result = await checkCamera({ cameraId: id, source: camera.source, fps: expectedFps(configured, registry), maxKeyframeIntervalMs: config.recording.segmentSeconds * 1000 });
     checks.push({ ...result, reason: redact(result.reason) });
     const measured = Number(result.detail?.['bitrateKbps']);
-    kbps += camera.transcode?.bitrateKbps ?? (Number.isFinite(measured) && measured > 0 ? measured : FALLBACK_CAMERA_KBPS);
+    kbps += configured.transcode?.bitrateKbps ?? (Number.isFinite(measured) && measured > 0 ? measured : FALLBACK_CAMERA_KBPS);
   }
+  const cameras = config.cameras.filter((c) => event.cameraIds.includes(c.id));
   kbps = Math.round(kbps);
 
   checks.push(await checkEncoder(cameras.some((c) => c.transcode !== undefined)));
@@ -70,6 +75,15 @@ export async function readiness(config: Config, event: EventNeeds, ownedBytes: n
   );
   checks.push(await checkClock());
   return combine(event.id, checks);
+}
+
+/** The frame rate a matched camera's ONVIF profile promises; undefined for a plain rtsp URL (nothing promised). */
+function expectedFps(camera: Config['cameras'][number], registry: CameraRegistry | undefined): number | undefined {
+  const match = camera.match;
+  if (!match || !registry) return undefined;
+  const found = registry.find(match);
+  const profile = match.profile ? found?.profiles.find((p) => p.token === match.profile) : found?.profiles.find((p) => p.streamUri);
+  return profile?.fps ?? undefined;
 }
 
 /** People's view: one line per check. */

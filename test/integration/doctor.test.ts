@@ -68,3 +68,25 @@ test('doctor measures each check for real; a camera that is down makes the verdi
   t.true(verdict.reasons[0]?.startsWith('camera wide: '), `the down camera is named first: ${verdict.reasons[0]}`);
   t.false(JSON.stringify(verdict).includes('doc-Secret-7'), 'no credential in the verdict');
 });
+
+test('a matched camera is checked on the stream its ONVIF profile gives, against the frame rate the profile promises', async (t) => {
+  const { Store } = await import('../../agent/store/index.ts');
+  const { CameraRegistry } = await import('../../agent/cameras/registry.ts');
+  const { readiness } = await import('../../agent/health/doctor.ts');
+  const { configSchema } = await import('../../agent/config/schema.ts');
+  const dir = await makeTempDir('doctor-match');
+  t.teardown(() => dir.remove());
+  const camera = await startVirtualCamera({ width: 640, height: 360, fps: 25, keyint: 25 });
+  t.teardown(() => camera.stop());
+  const store = Store.open(path.join(dir.path, 'v.db'));
+  t.teardown(() => store.close());
+  const registry = new CameraRegistry(store);
+  const urn = 'urn:uuid:5f1d7c2e-0000-4000-8000-00000000d0c7';
+  // The camera promises 50 fps in its profile and delivers 25.
+  registry.observe({ urn, address: '127.0.0.1', xaddrs: [], profiles: [{ token: 'p0', name: 'main', encoding: 'H264', width: 640, height: 360, fps: 50, bitrateKbps: 800, streamUri: camera.url, snapshotUri: undefined }] });
+  const config = configSchema.parse({ boxId: 'doc-match', paths: { state: dir.path }, mqtt: { url: 'mqtt://127.0.0.1:1' }, cameras: [{ id: 'main', match: { urn } }], recording: { segmentSeconds: 2 } });
+  const verdict = await readiness(config as never, { id: null, seconds: 3600, cameraIds: ['main'] }, 0, registry);
+  const check = verdict.checks.find((c) => c.check === 'camera main');
+  t.is(check?.grade, 'amber', check?.reason);
+  t.regex(check?.reason ?? '', /fps, expected 50/);
+});
