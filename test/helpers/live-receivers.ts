@@ -78,11 +78,22 @@ export async function startSrtReceiver(opts: { dir: string; passphrase?: string;
     files.push(file);
     // The passphrase is on this test receiver's command line only; the box side never puts it on one.
     const uri = `srt://127.0.0.1:${port}?mode=listener${opts.passphrase ? `&passphrase=${encodeURIComponent(opts.passphrase)}` : ''}`;
-    proc = await startProcess('/bin/sh', ['-c', 'exec srt-live-transmit "$1" file://con > "$2"', 'sh', uri, file], {
-      label: `srt-live-transmit (${label})`,
-      readyCheck: () => portBound('udp', port),
-      timeoutMs: 10_000,
-    });
+    // The port was free when chosen, but it is in the ephemeral range: between a stop and a start (a cut), a
+    // socket of someone else — even the box's own caller, reconnecting — can hold it for a moment (seen once:
+    // "srt_bind: … unable to create/configure SRT socket"). Such a bind failure is retried for a few seconds.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        proc = await startProcess('/bin/sh', ['-c', 'exec srt-live-transmit "$1" file://con > "$2"', 'sh', uri, file], {
+          label: `srt-live-transmit (${label})`,
+          readyCheck: () => portBound('udp', port),
+          timeoutMs: 10_000,
+        });
+        return;
+      } catch (err) {
+        if (attempt >= 8 || !/srt_bind/.test(String((err as { output?: string }).output ?? ''))) throw err;
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+    }
   };
   await start();
   return {
