@@ -64,11 +64,6 @@ export class BitrateAdaptation extends EventEmitter<{ adapted: [BitrateChange] }
     clearInterval(this.timer);
   }
 
-  /** The current target of a transcoded stream (its configured rate until adapted). */
-  target(streamId: string): number | undefined {
-    return this.targets.get(streamId);
-  }
-
   check(): Promise<void> {
     this.running ??= this.decide().finally(() => (this.running = undefined));
     return this.running;

@@ -5,6 +5,7 @@
 // What the box did is read from its own ledger (SQLite, opened read-only) and its MQTT messages (a
 // mosquitto_sub inside the box namespace: the test process cannot reach the box's loopback); what the cloud
 // got is read from the ingest's folder and its request log.
+import type { SegmentRow } from '../../agent/uplink/spool.ts';
 import test, { type ExecutionContext } from 'ava';
 import Database from 'better-sqlite3';
 import { execFile } from 'node:child_process';
@@ -43,22 +44,8 @@ const CLOUD_ADDRESS = '10.77.9.10';
 /** The box's interface on the uplink (createTopology names a host's interface after its bridge). */
 const UPLINK = 'uplink';
 
-interface LedgerRow {
-  id: number;
-  stream_id: string;
-  seq: number;
-  path: string;
-  start_time: string;
-  duration_ms: number;
-  bytes: number;
-  state: 'pending' | 'uploaded' | 'done' | 'evicted' | 'lost';
-  gap_before_ms: number;
-  event_id: string | null;
-  sha256: string | null;
-  attempts: number;
-  adopted: number;
-  last_error: string | null;
-}
+/** A ledger row as the spool keeps it (SELECT *). */
+type LedgerRow = SegmentRow;
 
 interface BoxMessage {
   topic: string;
