@@ -336,7 +336,7 @@ export async function runAgent(configFile: string): Promise<number> {
     );
 
     health = new HealthReporter(
-      { boxId: config.boxId, bootId, versions: { agent: VERSION, node: process.versions.node, gstreamer: await gstreamerVersion() }, encoderProfile: () => hardwareProfile, spoolPath: config.paths.spool, pipelines: () => recorder.health(), cameras: () => monitor.health(), spool: () => uplink.health().spool, uplink: () => uplink.health().uplink, outbox: () => outbox.stats(), schedule: () => scheduleSummary(schedule) },
+      { boxId: config.boxId, bootId, versions: { agent: VERSION, node: process.versions.node, gstreamer: await gstreamerVersion() }, encoderProfile: () => hardwareProfile, spoolPath: config.paths.spool, pipelines: () => recorder.health(), cameras: () => monitor.health(), spool: () => uplink.health().spool, uplink: () => uplink.health().uplink, outbox: () => outbox.stats(), mqtt: () => mqttCounters(mqtt), schedule: () => scheduleSummary(schedule) },
       config.mqtt.healthIntervalSeconds * 1000,
       (report) => mqtt.publish('health', report),
     );
@@ -463,11 +463,17 @@ function watchConfigProbation(
   return () => clearInterval(timer);
 }
 
+/** The MQTT link's counters for the health report. */
+function mqttCounters(link: MqttLink): HealthPayload['mqtt'] {
+  const { connects, replayed, refused, dropped } = link.health();
+  return { connects, replayed, refused, dropped };
+}
+
 /** The schedule in the health report: what runs now and what comes next (compact: the report stays small). */
 function scheduleSummary(schedule: ScheduleService): HealthPayload['schedule'] {
   const health = schedule.health();
   const next = health.events.filter((e) => e.phase === 'scheduled').sort((a, b) => a.start.localeCompare(b.start))[0];
-  return { timezone: health.timezone, running: health.running, next: next ? { id: next.id, start: next.start, startVenue: next.startVenue } : null };
+  return { timezone: health.timezone, running: health.running, next: next ? { id: next.id, start: next.start } : null };
 }
 
 /**

@@ -12,7 +12,9 @@
  *               same run: mqtt.js alone publishing the same messages at QoS 1 over the same TLS to the same broker.
  * The house rule: measured against a peer in the same run and reported as ratios; tests never assert timings.
  *
- *   node --import tsx bench/telemetry.ts [--cameras 8] [--idle-seconds 60] [--rows 5000] [--runs 3] [--separate] [--write]
+ *   node --import tsx bench/telemetry.ts [--cameras 8] [--idle-seconds 60] [--rows 5000] [--runs 3] [--separate] [--cpu-prof DIR] [--write]
+ *
+ * `--cpu-prof DIR` keeps a V8 CPU profile of the agent (open them in Chrome DevTools).
  *
  * `--separate` gives each configured camera its own virtual camera process (8 x264 encoders on this machine);
  * by default one shared virtual camera (gst-rtsp-server shares one encoder among clients, as a real camera
@@ -98,9 +100,11 @@ interface IdleResult {
   healthSample: Record<string, unknown> | undefined;
 }
 
-async function idlePhase(broker: Mosquitto, pki: Pki, cameras: VirtualCamera[], count: number, idleSeconds: number, controller: MqttWatch): Promise<IdleResult> {
+async function idlePhase(broker: Mosquitto, pki: Pki, cameras: VirtualCamera[], count: number, idleSeconds: number, controller: MqttWatch, cpuProfileDir?: string): Promise<IdleResult> {
   const files = await pki.client(BOX);
   const agent = await startAgent({
+    // --cpu-prof: V8 writes the agent's profile into the folder when it exits.
+    ...(cpuProfileDir ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${path.resolve(cpuProfileDir)}`] } : {}),
     config: {
       boxId: BOX,
       log: { level: 'info' },
@@ -286,10 +290,8 @@ function healthBreakdown(sample: Record<string, unknown>): string {
 
 function report(o: { count: number; shared: boolean; idle: IdleResult; replays: ReplayResult[]; rows: number; fill: { events: number; health: number; bytes: number }; mosquitto: string }): string {
   const { idle } = o;
-  const perCamera = (key: string) => {
-    const list = idle.healthSample?.[key];
-    return Array.isArray(list) && list.length > 0 ? Math.round(Buffer.byteLength(JSON.stringify(list)) / list.length) : 0;
-  };
+  const cameras = (idle.healthSample?.['cameras'] ?? {}) as Record<string, unknown>;
+  const perCamera = Object.keys(cameras).length > 0 ? Math.round(Buffer.byteLength(JSON.stringify(cameras)) / Object.keys(cameras).length) : 0;
   const hb = idle.healthBytes;
   const verdict = (ok: boolean) => (ok ? '**met**' : '**not met**');
   const byWho = (who: ReplayResult['who']) => o.replays.filter((r) => r.who === who);
@@ -315,7 +317,7 @@ function report(o: { count: number; shared: boolean; idle: IdleResult; replays: 
     '',
     `#### Health message size (real payloads received by the controller, ${o.count} cameras)`,
     '',
-    `${hb.length} payloads: ${Math.min(...hb)}–${Math.max(...hb)} bytes (target ≤ 2048: ${verdict(Math.max(...hb) <= 2048)}). Per camera: ${perCamera('cameras')} bytes in \`cameras\` + ${perCamera('pipelines')} bytes in \`pipelines\`. By part: ${idle.healthSample ? healthBreakdown(idle.healthSample) : 'n/a'}.`,
+    `${hb.length} payloads: ${Math.min(...hb)}–${Math.max(...hb)} bytes (target ≤ 2048: ${verdict(Math.max(...hb) <= 2048)}). Per camera: ${perCamera} bytes in \`cameras\` (its quality and its pipeline). By part: ${idle.healthSample ? healthBreakdown(idle.healthSample) : 'n/a'}.`,
     '',
     `#### Outbox replay after a 1-hour outage: ${o.rows} rows (${o.fill.health} health every ${HEALTH_EVERY_S} s + ${o.fill.events} events, ${(o.fill.bytes / 1024).toFixed(0)} KiB), QoS 1, TLS, ${vb.length} runs`,
     '',
@@ -348,6 +350,7 @@ async function main(): Promise<void> {
       rows: { type: 'string', default: '5000' },
       runs: { type: 'string', default: '3' },
       separate: { type: 'boolean', default: false },
+      'cpu-prof': { type: 'string' },
       write: { type: 'boolean', default: false },
     },
   });
@@ -375,7 +378,7 @@ async function main(): Promise<void> {
       cleanup.push(() => camera.stop());
       cameras.push(camera);
     }
-    const idle = await idlePhase(broker, pki, cameras, count, idleSeconds, controller);
+    const idle = await idlePhase(broker, pki, cameras, count, idleSeconds, controller, values['cpu-prof']);
     for (const camera of cameras) await camera.stop();
     console.error(`idle: agent ${idle.agentCpuPct.toFixed(2)} % of a core, ${idle.agentRssMiB.toFixed(0)} MiB; children ${idle.childrenCpuPct.toFixed(1)} %; health ${idle.healthBytes.join(', ')} bytes`);
 

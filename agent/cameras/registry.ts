@@ -140,11 +140,11 @@ export class CameraRegistry {
     const db = this.store.db;
     return db.transaction(() => {
       const existing =
-        (db.prepare('SELECT * FROM cameras WHERE key = ? OR urn = ?').get(key, key) as Row | undefined) ??
-        (mac ? (db.prepare('SELECT * FROM cameras WHERE mac = ? ORDER BY last_seen DESC LIMIT 1').get(mac) as Row | undefined) : undefined);
+        (this.store.prepare('SELECT * FROM cameras WHERE key = ? OR urn = ?').get(key, key) as Row | undefined) ??
+        (mac ? (this.store.prepare('SELECT * FROM cameras WHERE mac = ? ORDER BY last_seen DESC LIMIT 1').get(mac) as Row | undefined) : undefined);
       const ts = now.toISOString();
       if (!existing) {
-        db.prepare(
+        this.store.prepare(
           `INSERT INTO cameras (key, camera_id, urn, mac, name, manufacturer, model, firmware, serial, address, xaddrs,
              clock_offset_ms, auth, profiles, first_seen, last_seen)
            VALUES (@key, @cameraId, @urn, @mac, @name, @manufacturer, @model, @firmware, @serial, @address, @xaddrs,
@@ -153,7 +153,7 @@ export class CameraRegistry {
         return { camera: this.get(key)!, change: 'new' as const };
       }
       const moved = existing.address !== observation.address;
-      db.prepare(
+      this.store.prepare(
         `UPDATE cameras SET urn = coalesce(@urn, urn), mac = coalesce(@mac, mac), name = coalesce(@name, name),
            manufacturer = coalesce(@manufacturer, manufacturer), model = coalesce(@model, model),
            firmware = coalesce(@firmware, firmware), serial = coalesce(@serial, serial), address = @address,
@@ -168,7 +168,7 @@ export class CameraRegistry {
   }
 
   get(key: string): RegisteredCamera | undefined {
-    const row = this.store.db.prepare('SELECT * FROM cameras WHERE key = ?').get(key) as Row | undefined;
+    const row = this.store.prepare('SELECT * FROM cameras WHERE key = ?').get(key) as Row | undefined;
     return row ? fromRow(row) : undefined;
   }
 
@@ -176,17 +176,17 @@ export class CameraRegistry {
   find(match: { urn?: string | undefined; mac?: string | undefined }): RegisteredCamera | undefined {
     const urn = normaliseUrn(match.urn);
     if (urn) {
-      const row = this.store.db.prepare('SELECT * FROM cameras WHERE key = ? OR urn = ?').get(urn, urn) as Row | undefined;
+      const row = this.store.prepare('SELECT * FROM cameras WHERE key = ? OR urn = ?').get(urn, urn) as Row | undefined;
       if (row) return fromRow(row);
     }
     const mac = normaliseMac(match.mac);
     if (!mac) return undefined;
-    const row = this.store.db.prepare('SELECT * FROM cameras WHERE mac = ? ORDER BY last_seen DESC LIMIT 1').get(mac) as Row | undefined;
+    const row = this.store.prepare('SELECT * FROM cameras WHERE mac = ? ORDER BY last_seen DESC LIMIT 1').get(mac) as Row | undefined;
     return row ? fromRow(row) : undefined;
   }
 
   list(): RegisteredCamera[] {
-    return (this.store.db.prepare('SELECT * FROM cameras ORDER BY camera_id').all() as Row[]).map(fromRow);
+    return (this.store.prepare('SELECT * FROM cameras ORDER BY camera_id').all() as Row[]).map(fromRow);
   }
 
   private params(o: CameraObservation, mac: string | undefined) {

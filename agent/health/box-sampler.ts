@@ -1,11 +1,16 @@
 /**
- * Samples the box on a timer (systeminformation) so that building a health report never waits on it:
- * `currentLoad()` takes ~560 ms on its first call and ~25 ms after (STACK-NOTES). A failed sample keeps the
+ * Samples the box on a timer so that building a health report never waits on it. A failed sample keeps the
  * previous values and is counted, never thrown into a publisher.
+ *
+ * CPU load and temperature are read here from /proc/stat and sysfs, not through systeminformation: its
+ * `currentLoad()` runs `cat /proc/stat` with execSync (blocking the event loop) and `cpuTemperature()` starts
+ * two or three shells per call (cat, a hwmon loop, `sensors`) — together most of what an idle agent spent
+ * (bench/telemetry --cpu-prof). Memory still comes from systeminformation's `mem()`, which reads /proc/meminfo.
  */
 import si from 'systeminformation';
 import { execFile } from 'node:child_process';
-import { access, statfs } from 'node:fs/promises';
+import { access, readdir, readFile, statfs } from 'node:fs/promises';
+import path from 'node:path';
 import { promisify } from 'node:util';
 import { availableParallelism, loadavg } from 'node:os';
 import type { Logger } from '../lib/log.ts';
@@ -15,7 +20,7 @@ export interface BoxSample {
   takenAt: string;
   cpu: { loadPercent: number; load1: number; cores: number; temperatureC: number | null };
   memory: { totalBytes: number; usedBytes: number; agentRssBytes: number };
-  disk: { spoolPath: string; totalBytes: number; freeBytes: number };
+  disk: { totalBytes: number; freeBytes: number };
   clock: ClockSync;
 }
 
@@ -59,6 +64,59 @@ export async function clockSync(): Promise<ClockSync> {
 /** The clock is asked less often than the rest: it changes slowly and each ask runs a process. */
 const CLOCK_EVERY_MS = 60_000;
 
+/** Jiffies from the aggregate `cpu` line of /proc/stat: busy (all but idle and iowait) and total. */
+export function parseProcStat(text: string): { busy: number; total: number } | undefined {
+  const line = text.split('\n').find((l) => l.startsWith('cpu '));
+  if (!line) return undefined;
+  // user nice system idle iowait irq softirq steal (guest and guest_nice are already inside user and nice).
+  const f = line.trim().split(/\s+/).slice(1, 9).map(Number);
+  if (f.length < 4 || f.some((n) => !Number.isFinite(n))) return undefined;
+  const total = f.reduce((a, b) => a + b, 0);
+  return { busy: total - (f[3] ?? 0) - (f[4] ?? 0), total };
+}
+
+/** hwmon drivers that measure the CPU package, best first, and the sensor label to prefer within each. */
+const HWMON_CPU = [
+  { name: 'coretemp', label: /^package id/i }, // Intel
+  { name: 'k10temp', label: /^(tdie|tctl)$/i }, // AMD
+  { name: 'zenpower', label: /^(tdie|tctl)$/i },
+  { name: 'cpu_thermal', label: /./ }, // Raspberry Pi and other ARM boards
+  { name: 'soc_thermal', label: /./ },
+  { name: 'acpitz', label: /./ },
+];
+/** Thermal zones that stand for the CPU, best first, when no hwmon driver above is there. */
+const ZONE_CPU = ['x86_pkg_temp', 'cpu-thermal', 'cpu_thermal', 'soc_thermal', 'soc-thermal', 'acpitz'];
+
+/**
+ * The one sysfs file (millidegrees Celsius) that gives the CPU's temperature on this box, found once: a hwmon CPU
+ * driver's package sensor, else a CPU thermal zone; undefined when the box exposes none (VMs, containers).
+ */
+export async function findCpuTemperatureFile(sysRoot = '/sys'): Promise<string | undefined> {
+  const read = (file: string) => readFile(file, 'utf8').then((t) => t.trim(), () => undefined);
+  const list = (dir: string) => readdir(dir).then((names) => names.sort((a, b) => a.localeCompare(b, 'en', { numeric: true })), () => [] as string[]);
+  const hwmonDir = path.join(sysRoot, 'class/hwmon');
+  const hwmons = await Promise.all((await list(hwmonDir)).map(async (h) => ({ dir: path.join(hwmonDir, h), name: await read(path.join(hwmonDir, h, 'name')) })));
+  for (const wanted of HWMON_CPU) {
+    for (const hwmon of hwmons.filter((h) => h.name === wanted.name)) {
+      const inputs = (await list(hwmon.dir)).filter((f) => /^temp\d+_input$/.test(f));
+      let fallback: string | undefined;
+      for (const input of inputs) {
+        const label = await read(path.join(hwmon.dir, input.replace('_input', '_label')));
+        if (label !== undefined && wanted.label.test(label)) return path.join(hwmon.dir, input);
+        fallback ??= path.join(hwmon.dir, input);
+      }
+      if (fallback) return fallback;
+    }
+  }
+  const zoneDir = path.join(sysRoot, 'class/thermal');
+  const zones = await Promise.all((await list(zoneDir)).filter((z) => z.startsWith('thermal_zone')).map(async (z) => ({ file: path.join(zoneDir, z, 'temp'), type: await read(path.join(zoneDir, z, 'type')) })));
+  for (const type of ZONE_CPU) {
+    const zone = zones.find((z) => z.type === type);
+    if (zone) return zone.file;
+  }
+  return undefined;
+}
+
 export class BoxSampler {
   private latest: BoxSample | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -66,15 +124,22 @@ export class BoxSampler {
   private failures = 0;
   private clock: ClockSync = { synchronized: null, offsetMs: null };
   private clockAt = 0;
+  private temperatureFile: string | undefined;
+  private lastCpu: { busy: number; total: number } | undefined;
 
   constructor(
     private readonly spoolPath: string,
     private readonly intervalMs: number,
     private readonly log: Logger,
+    private readonly sysRoot = '/sys',
   ) {}
 
   /** Takes a first sample (so the first report has numbers), then samples every `intervalMs`. */
   async start(): Promise<void> {
+    this.temperatureFile = await findCpuTemperatureFile(this.sysRoot);
+    this.log.debug({ temperatureFile: this.temperatureFile ?? null }, 'CPU temperature source');
+    // A first reading of /proc/stat: the first sample's load is the average since this one, not since boot.
+    this.lastCpu = parseProcStat(await readFile('/proc/stat', 'utf8'));
     await this.sample();
     this.timer = setInterval(() => void this.sample(), this.intervalMs);
     this.timer.unref();
@@ -104,18 +169,28 @@ export class BoxSampler {
         this.clockAt = performance.now();
         this.clock = await clockSync();
       }
-      const [load, mem, temp, fs] = await Promise.all([si.currentLoad(), si.mem(), si.cpuTemperature(), statfs(this.spoolPath)]);
+      const [stat, mem, temp, fs] = await Promise.all([
+        readFile('/proc/stat', 'utf8'),
+        si.mem(),
+        this.temperatureFile ? readFile(this.temperatureFile, 'utf8').catch(() => undefined) : undefined,
+        statfs(this.spoolPath),
+      ]);
+      const cpu = parseProcStat(stat);
+      const previous = this.lastCpu;
+      this.lastCpu = cpu;
+      const loadPercent = cpu && previous && cpu.total > previous.total ? (100 * (cpu.busy - previous.busy)) / (cpu.total - previous.total) : 0;
+      const milliC = Number(temp);
       this.latest = {
         takenAt: new Date().toISOString(),
         cpu: {
-          loadPercent: Math.round(load.currentLoad * 10) / 10,
+          loadPercent: Math.round(loadPercent * 10) / 10,
           load1: Math.round((loadavg()[0] ?? 0) * 100) / 100,
           cores: availableParallelism(),
-          temperatureC: typeof temp.main === 'number' && Number.isFinite(temp.main) ? temp.main : null,
+          temperatureC: temp !== undefined && Number.isFinite(milliC) ? Math.round(milliC / 100) / 10 : null,
         },
         // `active` excludes cache and buffers: what programs really hold.
         memory: { totalBytes: mem.total, usedBytes: mem.active, agentRssBytes: process.memoryUsage.rss() },
-        disk: { spoolPath: this.spoolPath, totalBytes: fs.blocks * fs.bsize, freeBytes: fs.bavail * fs.bsize },
+        disk: { totalBytes: fs.blocks * fs.bsize, freeBytes: fs.bavail * fs.bsize },
         clock: this.clock,
       };
     } catch (err) {

@@ -54,7 +54,7 @@ export async function runDoctor(args: string[], configFile: string, resolveEvent
     }
     // No event: the box as configured, every camera, for --hours.
     event ??= { id: null, seconds: hours * 3600, cameraIds: config.cameras.map((c) => c.id) };
-    const owned = (store.db.prepare("SELECT coalesce(sum(bytes), 0) AS b FROM segments WHERE state IN ('pending', 'uploaded')").get() as { b: number }).b;
+    const owned = (store.prepare("SELECT coalesce(sum(bytes), 0) AS b FROM segments WHERE state IN ('pending', 'uploaded')").get() as { b: number }).b;
     const verdict = await readiness(config, event, owned, new CameraRegistry(store));
     io.out.write(values.json ? `${JSON.stringify(verdict, null, 2)}\n` : formatVerdict(verdict));
     return EXIT[verdict.verdict];

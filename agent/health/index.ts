@@ -21,6 +21,7 @@ export interface HealthSources {
   spool: () => HealthPayload['spool'];
   uplink: () => HealthPayload['uplink'];
   outbox: () => HealthPayload['outbox'];
+  mqtt: () => HealthPayload['mqtt'];
   schedule: () => HealthPayload['schedule'];
 }
 
@@ -81,34 +82,44 @@ export class HealthReporter {
       versions: this.sources.versions,
       cpu: sample?.cpu ?? { loadPercent: 0, load1: 0, cores: 0, temperatureC: null },
       memory: sample?.memory ?? { totalBytes: 0, usedBytes: 0, agentRssBytes: process.memoryUsage.rss() },
-      disk: sample?.disk ?? { spoolPath: this.sources.spoolPath, totalBytes: 0, freeBytes: 0 },
+      disk: sample?.disk ?? { totalBytes: 0, freeBytes: 0 },
       clock: sample?.clock ?? { synchronized: null, offsetMs: null },
       // No encoder here exposes its load through a stable interface yet (intel_gpu_top, nvidia-smi need
-      // extra tools and privileges): reported as unknown rather than guessed.
-      encoder: { profile: this.sources.encoderProfile(), gpuBusyPercent: null },
+      // extra tools and privileges): absent (unknown) rather than guessed.
+      encoder: { profile: this.sources.encoderProfile() },
       schedule: this.sources.schedule(),
       spool: this.sources.spool(),
       uplink: this.sources.uplink(),
       outbox: this.sources.outbox(),
-      cameras: this.sources.cameras().map((c) => ({
-        cameraId: c.cameraId,
-        quality: c.quality,
-        ...(c.reasons.length > 0 ? { reasons: c.reasons } : {}),
-        ...(c.describe?.ok ? { describeMs: c.describe.latencyMs } : {}),
-      })),
-      pipelines: this.sources.pipelines().map((p) => ({
-        streamId: p.streamId,
-        state: p.state,
-        segments: p.segments,
-        bitrateKbps: p.bitrateKbps ?? null,
-        fps: p.fps === undefined ? null : Math.round(p.fps * 10) / 10,
-        keyframeIntervalMs: p.keyframeIntervalMs ?? null,
-        ...(p.restarts > 0 ? { restarts: p.restarts } : {}),
-        ...(p.lastError ? { lastError: p.lastError } : {}),
-        ...(p.live && p.live.length > 0
-          ? { live: p.live.map((o) => ({ kind: o.kind, state: o.state, reason: o.reason ?? null, bitrateKbps: o.bitrateKbps ?? null, connects: o.connects })) }
-          : {}),
-      })),
+      mqtt: this.sources.mqtt(),
+      cameras: cameraEntries(this.sources.cameras(), this.sources.pipelines()),
     };
   }
+}
+
+/** Camera quality and pipeline merged by camera id (a pipeline's stream id is its camera's id). */
+function cameraEntries(cameras: CameraHealthReport[], pipelines: Array<PipelineHealth & { live?: LiveOutputHealth[] | undefined }>): HealthPayload['cameras'] {
+  const entries: HealthPayload['cameras'] = {};
+  for (const c of cameras) {
+    entries[c.cameraId] = {
+      quality: c.quality,
+      ...(c.reasons.length > 0 ? { reasons: c.reasons } : {}),
+    };
+  }
+  for (const p of pipelines) {
+    entries[p.streamId] = {
+      ...(entries[p.streamId] ?? { quality: 'unknown' }),
+      pipeline: p.state,
+      segments: p.segments,
+      ...(p.bitrateKbps !== undefined ? { kbps: Math.round(p.bitrateKbps) } : {}),
+      ...(p.fps !== undefined ? { fps: Math.round(p.fps * 10) / 10 } : {}),
+      ...(p.keyframeIntervalMs !== undefined ? { keyframeMs: Math.round(p.keyframeIntervalMs) } : {}),
+      ...(p.restarts > 0 ? { restarts: p.restarts } : {}),
+      ...(p.lastError ? { lastError: p.lastError } : {}),
+      ...(p.live && p.live.length > 0
+        ? { live: p.live.map((o) => ({ kind: o.kind, state: o.state, reason: o.reason ?? null, kbps: o.bitrateKbps ?? null, connects: o.connects })) }
+        : {}),
+    };
+  }
+  return entries;
 }

@@ -98,13 +98,13 @@ export class ScheduleStore {
 
   /** Every stored event with its execution state, in start order. */
   load(): StoredEvent[] {
-    const rows = this.store.db.prepare('SELECT * FROM schedule_events ORDER BY start_at, id').all() as EventRow[];
+    const rows = this.store.prepare('SELECT * FROM schedule_events ORDER BY start_at, id').all() as EventRow[];
     return rows.map(storedOf);
   }
 
   /** What was applied last from `source`. */
   sourceInfo(source: ScheduleSource): SourceInfo | undefined {
-    const row = this.store.db.prepare('SELECT timezone, version, applied_at FROM schedule_sources WHERE source = ?').get(source) as
+    const row = this.store.prepare('SELECT timezone, version, applied_at FROM schedule_sources WHERE source = ?').get(source) as
       | { timezone: string; version: number | null; applied_at: string }
       | undefined;
     return row && { timezone: row.timezone, version: row.version, appliedAt: row.applied_at };
@@ -129,13 +129,13 @@ export class ScheduleStore {
         throw new ScheduleValidationError([{ path: 'version', message: `is older than the version applied (${previous.version}): refused as stale` }]);
       }
       const result: ReplaceResult = { source, timezone: message.timezone, version, added: [], updated: [], unchanged: [], removed: [], keptRunning: [] };
-      const get = db.prepare('SELECT * FROM schedule_events WHERE id = ?');
-      const insert = db.prepare(
+      const get = this.store.prepare('SELECT * FROM schedule_events WHERE id = ?');
+      const insert = this.store.prepare(
         `INSERT INTO schedule_events (id, title, start_at, end_at, pre_roll_s, post_roll_s, program, outputs, record_only, source, updated_at)
          VALUES (@id, @title, @start_at, @end_at, @pre_roll_s, @post_roll_s, @program, @outputs, @record_only, @source, @updated_at)`,
       );
       // Execution state columns are not touched: the state belongs to the id.
-      const update = db.prepare(
+      const update = this.store.prepare(
         `UPDATE schedule_events SET title = @title, start_at = @start_at, end_at = @end_at, pre_roll_s = @pre_roll_s, post_roll_s = @post_roll_s,
          program = @program, outputs = @outputs, record_only = @record_only, source = @source, updated_at = @updated_at WHERE id = @id`,
       );
@@ -154,8 +154,8 @@ export class ScheduleStore {
           result.updated.push(event.id);
         }
       }
-      const mine = db.prepare('SELECT id, phase FROM schedule_events WHERE source = ?').all(source) as Array<{ id: string; phase: string }>;
-      const remove = db.prepare('DELETE FROM schedule_events WHERE id = ?');
+      const mine = this.store.prepare('SELECT id, phase FROM schedule_events WHERE source = ?').all(source) as Array<{ id: string; phase: string }>;
+      const remove = this.store.prepare('DELETE FROM schedule_events WHERE id = ?');
       for (const { id, phase } of mine) {
         if (ids.has(id)) continue;
         if (RUNNING.has(phase)) result.keptRunning.push(id);
@@ -164,7 +164,7 @@ export class ScheduleStore {
           result.removed.push(id);
         }
       }
-      db.prepare(
+      this.store.prepare(
         `INSERT INTO schedule_sources (source, timezone, version, applied_at) VALUES (?, ?, ?, ?)
          ON CONFLICT (source) DO UPDATE SET timezone = excluded.timezone, version = excluded.version, applied_at = excluded.applied_at`,
       ).run(source, message.timezone, version, at);
@@ -175,7 +175,7 @@ export class ScheduleStore {
 
   /** Stores the execution state of one event (no-op for an event no longer stored). */
   saveState(eventId: string, state: ExecutionState): void {
-    this.store.db
+    this.store
       .prepare('UPDATE schedule_events SET phase = ?, started_at = ?, extended_end = ?, stopped_at = ? WHERE id = ?')
       .run(state.phase, state.startedAt, state.extendedEnd, state.stoppedAt, eventId);
   }

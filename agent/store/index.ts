@@ -20,6 +20,9 @@ export interface StoreOptions {
 }
 
 export class Store {
+  /** Prepared statements by their SQL: preparing costs more than running a small query (bench/telemetry's profile). */
+  private readonly statements = new Map<string, Database.Statement>();
+
   private constructor(
     readonly db: Db,
     readonly path: string,
@@ -56,13 +59,26 @@ export class Store {
     }
   }
 
+  /**
+   * The statement for `sql`, prepared once and kept for the life of the database. For the fixed SQL the agent runs
+   * over and over (the spool's ledger, the outbox, meta): never build `sql` from values — they go in as parameters.
+   */
+  prepare(sql: string): Database.Statement {
+    let statement = this.statements.get(sql);
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      this.statements.set(sql, statement);
+    }
+    return statement;
+  }
+
   getMeta(key: string): string | undefined {
-    const row = this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined;
+    const row = this.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined;
     return row?.value;
   }
 
   setMeta(key: string, value: string): void {
-    this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value);
+    this.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value);
   }
 
   /** Increments a counter kept in meta and returns the new value (boot count, birth sequence). */
@@ -79,6 +95,7 @@ export class Store {
   }
 
   close(): void {
+    this.statements.clear();
     if (this.db.open) this.db.close();
   }
 }

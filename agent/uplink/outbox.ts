@@ -39,8 +39,8 @@ export class Outbox {
   ) {
     // Not `RETURNING id` with .get(): better-sqlite3 12 then swallows a failed commit (SQLITE_FULL) and hands
     // back an id for a row that was rolled back (measured on a full tmpfs); .run() throws as it should.
-    this.insert = store.db.prepare('INSERT INTO outbox (topic, payload, qos, retain, kind, created_at) VALUES (?, ?, ?, ?, ?, ?)');
-    this.remove = store.db.prepare('DELETE FROM outbox WHERE id = ?');
+    this.insert = store.prepare('INSERT INTO outbox (topic, payload, qos, retain, kind, created_at) VALUES (?, ?, ?, ?, ?, ?)');
+    this.remove = store.prepare('DELETE FROM outbox WHERE id = ?');
   }
 
   add(topic: string, payload: string, kind: OutboxKind, createdAt = new Date()): number {
@@ -56,7 +56,7 @@ export class Outbox {
    * highest id, so id order is the order things happened in.
    */
   next(limit: number, exclude: ReadonlySet<number> = new Set()): OutboxRow[] {
-    const rows = this.store.db.prepare('SELECT * FROM outbox ORDER BY id LIMIT ?').all(limit + exclude.size) as OutboxRow[];
+    const rows = this.store.prepare('SELECT * FROM outbox ORDER BY id LIMIT ?').all(limit + exclude.size) as OutboxRow[];
     return rows.filter((r) => !exclude.has(r.id)).slice(0, limit);
   }
 
@@ -65,7 +65,7 @@ export class Outbox {
   }
 
   size(): number {
-    return (this.store.db.prepare('SELECT count(*) AS n FROM outbox').get() as { n: number }).n;
+    return (this.store.prepare('SELECT count(*) AS n FROM outbox').get() as { n: number }).n;
   }
 
   private bound(): void {
@@ -73,7 +73,7 @@ export class Outbox {
     let excess = this.size() - this.maxRows;
     while (excess > 0) {
       // Every other health sample among the oldest (up to twice the excess of them).
-      const health = db.prepare("SELECT id FROM outbox WHERE kind = 'health' ORDER BY id LIMIT ?").all(excess * 2) as Array<{ id: number }>;
+      const health = this.store.prepare("SELECT id FROM outbox WHERE kind = 'health' ORDER BY id LIMIT ?").all(excess * 2) as Array<{ id: number }>;
       const thin = health.filter((_, i) => i % 2 === 1).map((r) => r.id);
       if (thin.length === 0 && health.length > 0) thin.push(health[0]!.id);
       if (thin.length > 0) {
@@ -84,7 +84,7 @@ export class Outbox {
         excess -= thin.length;
         continue;
       }
-      const oldest = db.prepare('SELECT id FROM outbox ORDER BY id LIMIT ?').all(excess) as Array<{ id: number }>;
+      const oldest = this.store.prepare('SELECT id FROM outbox ORDER BY id LIMIT ?').all(excess) as Array<{ id: number }>;
       db.transaction(() => {
         for (const { id } of oldest) this.remove.run(id);
       })();
@@ -94,7 +94,7 @@ export class Outbox {
   }
 
   stats(now = Date.now()): OutboxStats {
-    const row = this.store.db.prepare('SELECT count(*) AS n, min(created_at) AS oldest FROM outbox').get() as { n: number; oldest: string | null };
+    const row = this.store.prepare('SELECT count(*) AS n, min(created_at) AS oldest FROM outbox').get() as { n: number; oldest: string | null };
     return {
       queued: row.n,
       oldestAgeSeconds: row.oldest === null ? null : Math.max(0, Math.round((now - Date.parse(row.oldest)) / 1000)),

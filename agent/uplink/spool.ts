@@ -139,10 +139,9 @@ export class Spool extends EventEmitter<SpoolEvents> {
   }
 
   private insert(s: { streamId: string; seq: number; path: string; startTime: string; durationMs: number; bytes: number; sha256: string; eventId: string | null; adopted: boolean }): SegmentRow {
-    const db = this.store.db;
     // Against the previous segment of the same stream in the same event: between two events a camera recorded
     // only for events (recording.mode events) is idle on purpose, which is not missing footage.
-    const previous = db
+    const previous = this.store
       .prepare('SELECT start_time, duration_ms FROM segments WHERE stream_id = ? AND seq < ? AND event_id IS ? ORDER BY seq DESC LIMIT 1')
       .get(s.streamId, s.seq, s.eventId) as { start_time: string; duration_ms: number } | undefined;
     const previousEnd = previous ? Date.parse(previous.start_time) + previous.duration_ms : undefined;
@@ -151,7 +150,7 @@ export class Spool extends EventEmitter<SpoolEvents> {
     // all(), not get(): get() stops after the first RETURNING row and better-sqlite3 12 drops the error of the
     // commit that follows, so on a full disk (SQLITE_FULL) the row came back but was rolled back (measured on a
     // full tmpfs: no row, no error, and the retry list never saw it). all() runs the statement to its end.
-    const [row] = db
+    const [row] = this.store
       .prepare(
         `INSERT INTO segments (stream_id, seq, path, start_time, duration_ms, bytes, gap_before_ms, event_id, sha256, priority, state, adopted)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)
@@ -163,61 +162,61 @@ export class Spool extends EventEmitter<SpoolEvents> {
   }
 
   lastSeq(streamId: string): number | undefined {
-    const row = this.store.db.prepare('SELECT max(seq) AS seq FROM segments WHERE stream_id = ?').get(streamId) as { seq: number | null };
+    const row = this.store.prepare('SELECT max(seq) AS seq FROM segments WHERE stream_id = ?').get(streamId) as { seq: number | null };
     return row.seq ?? undefined;
   }
 
   get(streamId: string, seq: number): SegmentRow | undefined {
-    return this.store.db.prepare('SELECT * FROM segments WHERE stream_id = ? AND seq = ?').get(streamId, seq) as SegmentRow | undefined;
+    return this.store.prepare('SELECT * FROM segments WHERE stream_id = ? AND seq = ?').get(streamId, seq) as SegmentRow | undefined;
   }
 
   /** Segments waiting for the ingest, in sequence order. */
   pending(): SegmentRow[] {
-    return this.store.db.prepare("SELECT * FROM segments WHERE state = 'pending' ORDER BY start_time, stream_id, seq").all() as SegmentRow[];
+    return this.store.prepare("SELECT * FROM segments WHERE state = 'pending' ORDER BY start_time, stream_id, seq").all() as SegmentRow[];
   }
 
   /** Every segment of an event and stream, in sequence order (the event playlist's source). */
   eventSegments(eventId: string | null, streamId: string): SegmentRow[] {
-    return this.store.db.prepare('SELECT * FROM segments WHERE event_id IS ? AND stream_id = ? ORDER BY seq').all(eventId, streamId) as SegmentRow[];
+    return this.store.prepare('SELECT * FROM segments WHERE event_id IS ? AND stream_id = ? ORDER BY seq').all(eventId, streamId) as SegmentRow[];
   }
 
   /** Every (event, stream) pair with segments in the ledger. */
   eventStreams(): Array<{ eventId: string | null; streamId: string }> {
-    return (this.store.db.prepare('SELECT DISTINCT event_id, stream_id FROM segments ORDER BY event_id, stream_id').all() as Array<{ event_id: string | null; stream_id: string }>).map((r) => ({ eventId: r.event_id, streamId: r.stream_id }));
+    return (this.store.prepare('SELECT DISTINCT event_id, stream_id FROM segments ORDER BY event_id, stream_id').all() as Array<{ event_id: string | null; stream_id: string }>).map((r) => ({ eventId: r.event_id, streamId: r.stream_id }));
   }
 
   /** The newest acknowledged segment of each stream (the ingest's live edge). */
   newestAcknowledged(): SegmentRow[] {
-    return this.store.db
+    return this.store
       .prepare("SELECT s.* FROM segments s JOIN (SELECT stream_id, max(seq) AS seq FROM segments WHERE state IN ('uploaded', 'done') GROUP BY stream_id) m USING (stream_id, seq)")
       .all() as SegmentRow[];
   }
 
   /** The newest segment of each stream (the live edge). */
   liveEdge(): SegmentRow[] {
-    return this.store.db.prepare('SELECT s.* FROM segments s JOIN (SELECT stream_id, max(seq) AS seq FROM segments GROUP BY stream_id) m USING (stream_id, seq)').all() as SegmentRow[];
+    return this.store.prepare('SELECT s.* FROM segments s JOIN (SELECT stream_id, max(seq) AS seq FROM segments GROUP BY stream_id) m USING (stream_id, seq)').all() as SegmentRow[];
   }
 
   /** The ingest acknowledged the segment: the file goes now, or after the replay window. */
   async markUploaded(row: SegmentRow): Promise<void> {
     const keep = this.options.keepUploadedMs > 0;
-    this.store.db
+    this.store
       .prepare("UPDATE segments SET state = ?, uploaded_at = ?, attempts = attempts + 1, last_error = NULL WHERE id = ? AND state = 'pending'")
       .run(keep ? 'uploaded' : 'done', new Date().toISOString(), row.id);
     if (!keep) await removeFile(row.path, this.options.log);
   }
 
   markFailed(row: SegmentRow, error: string): void {
-    this.store.db.prepare('UPDATE segments SET attempts = attempts + 1, last_error = ? WHERE id = ?').run(error.slice(0, 500), row.id);
+    this.store.prepare('UPDATE segments SET attempts = attempts + 1, last_error = ? WHERE id = ?').run(error.slice(0, 500), row.id);
   }
 
   /** Deletes kept files whose replay window has passed. */
   async expireKept(now = Date.now()): Promise<number> {
     const cutoff = new Date(now - this.options.keepUploadedMs).toISOString();
-    const rows = this.store.db.prepare("SELECT * FROM segments WHERE state = 'uploaded' AND uploaded_at <= ?").all(cutoff) as SegmentRow[];
+    const rows = this.store.prepare("SELECT * FROM segments WHERE state = 'uploaded' AND uploaded_at <= ?").all(cutoff) as SegmentRow[];
     for (const row of rows) {
       await removeFile(row.path, this.options.log);
-      this.store.db.prepare("UPDATE segments SET state = 'done' WHERE id = ?").run(row.id);
+      this.store.prepare("UPDATE segments SET state = 'done' WHERE id = ?").run(row.id);
     }
     return rows.length;
   }
@@ -229,18 +228,17 @@ export class Spool extends EventEmitter<SpoolEvents> {
    */
   async reconcile(): Promise<ReconcileReport> {
     const report: ReconcileReport = { adopted: [], removed: [], lost: [] };
-    const db = this.store.db;
-    const owning = db.prepare("SELECT * FROM segments WHERE state IN ('pending', 'uploaded')").all() as SegmentRow[];
+    const owning = this.store.prepare("SELECT * FROM segments WHERE state IN ('pending', 'uploaded')").all() as SegmentRow[];
     for (const row of owning) {
       const exists = await stat(row.path).then((st) => st.isFile(), () => false);
       if (exists) continue;
       if (row.state === 'uploaded') {
         // Acknowledged: the footage is at the ingest, only the replay copy is gone. Not lost (a lost row
         // would drop an uploaded segment from the event playlist as a discontinuity).
-        db.prepare("UPDATE segments SET state = 'done' WHERE id = ?").run(row.id);
+        this.store.prepare("UPDATE segments SET state = 'done' WHERE id = ?").run(row.id);
         continue;
       }
-      db.prepare("UPDATE segments SET state = 'lost', last_error = 'file missing at start' WHERE id = ?").run(row.id);
+      this.store.prepare("UPDATE segments SET state = 'lost', last_error = 'file missing at start' WHERE id = ?").run(row.id);
       this.store.increment('spool.lost');
       report.lost.push({ streamId: row.stream_id, seq: row.seq, eventId: row.event_id });
       this.emit('lost', { streamId: row.stream_id, seq: row.seq, eventId: row.event_id, reason: 'file missing at start' });
@@ -256,10 +254,9 @@ export class Spool extends EventEmitter<SpoolEvents> {
    * space outside the quota until the next start.
    */
   async sweepOrphans(minAgeMs: number, report: ReconcileReport = { adopted: [], removed: [], lost: [] }): Promise<ReconcileReport> {
-    const db = this.store.db;
     const now = Date.now();
-    const known = new Set((db.prepare("SELECT path FROM segments WHERE state IN ('pending', 'uploaded')").all() as Array<{ path: string }>).map((r) => r.path));
-    const doneRows = db.prepare("SELECT path FROM segments WHERE state IN ('done', 'evicted', 'lost') AND stream_id = ? AND seq = ?");
+    const known = new Set((this.store.prepare("SELECT path FROM segments WHERE state IN ('pending', 'uploaded')").all() as Array<{ path: string }>).map((r) => r.path));
+    const doneRows = this.store.prepare("SELECT path FROM segments WHERE state IN ('done', 'evicted', 'lost') AND stream_id = ? AND seq = ?");
     for (const streamId of await listDirs(this.options.root)) {
       const dir = join(this.options.root, streamId);
       for (const name of (await readdir(dir)).sort()) {
@@ -307,13 +304,13 @@ export class Spool extends EventEmitter<SpoolEvents> {
     const durationMs = Math.max(0, Math.round(span));
     // The segment written when the agent died belongs with the one before it: its event, not "outside any event"
     // (which would upload it under another name, leave it out of the event playlist and evict it first).
-    const previous = this.store.db.prepare('SELECT event_id FROM segments WHERE stream_id = ? AND seq < ? ORDER BY seq DESC LIMIT 1').get(streamId, seq) as { event_id: string | null } | undefined;
+    const previous = this.store.prepare('SELECT event_id FROM segments WHERE stream_id = ? AND seq < ? ORDER BY seq DESC LIMIT 1').get(streamId, seq) as { event_id: string | null } | undefined;
     return this.insert({ streamId, seq, path, startTime: new Date(end - durationMs).toISOString(), durationMs, bytes: whole, sha256: await sha256File(path), eventId: previous?.event_id ?? null, adopted: true });
   }
 
   /** Bytes of the files the spool owns. */
   ownedBytes(): number {
-    return (this.store.db.prepare("SELECT coalesce(sum(bytes), 0) AS b FROM segments WHERE state IN ('pending', 'uploaded')").get() as { b: number }).b;
+    return (this.store.prepare("SELECT coalesce(sum(bytes), 0) AS b FROM segments WHERE state IN ('pending', 'uploaded')").get() as { b: number }).b;
   }
 
   /**
@@ -339,10 +336,10 @@ export class Spool extends EventEmitter<SpoolEvents> {
       owned -= row.bytes;
       free += row.bytes;
       if (reason === 'kept-after-upload') {
-        this.store.db.prepare("UPDATE segments SET state = 'done' WHERE id = ?").run(row.id);
+        this.store.prepare("UPDATE segments SET state = 'done' WHERE id = ?").run(row.id);
         continue;
       }
-      this.store.db.prepare("UPDATE segments SET state = 'evicted', last_error = ? WHERE id = ?").run(`evicted by the spool quota (${reason})`, row.id);
+      this.store.prepare("UPDATE segments SET state = 'evicted', last_error = ? WHERE id = ?").run(`evicted by the spool quota (${reason})`, row.id);
       this.store.increment('spool.evictions');
       this.store.setMeta('spool.evictedBytes', String(Number(this.store.getMeta('spool.evictedBytes') ?? 0) + row.bytes));
       const eviction: Eviction = { streamId: row.stream_id, seq: row.seq, eventId: row.event_id, bytes: row.bytes, reason };
@@ -354,9 +351,8 @@ export class Spool extends EventEmitter<SpoolEvents> {
 
   /** Every file the spool owns, in the order the quota releases them. */
   private *evictionOrder(): Generator<[SegmentRow, Eviction['reason']]> {
-    const db = this.store.db;
-    yield* (db.prepare("SELECT * FROM segments WHERE state = 'uploaded' ORDER BY uploaded_at, id").all() as SegmentRow[]).map((r): [SegmentRow, Eviction['reason']] => [r, 'kept-after-upload']);
-    const pending = db.prepare("SELECT * FROM segments WHERE state = 'pending' ORDER BY start_time, id").all() as SegmentRow[];
+    yield* (this.store.prepare("SELECT * FROM segments WHERE state = 'uploaded' ORDER BY uploaded_at, id").all() as SegmentRow[]).map((r): [SegmentRow, Eviction['reason']] => [r, 'kept-after-upload']);
+    const pending = this.store.prepare("SELECT * FROM segments WHERE state = 'pending' ORDER BY start_time, id").all() as SegmentRow[];
     const edge = new Set(this.liveEdge().map((r) => r.id));
     const running = this.options.runningEvents?.() ?? new Set<string>();
     const steps: Array<[Eviction['reason'], (r: SegmentRow) => boolean]> = [
@@ -371,9 +367,8 @@ export class Spool extends EventEmitter<SpoolEvents> {
   }
 
   stats(now = Date.now()): SpoolStats {
-    const db = this.store.db;
-    const owned = db.prepare("SELECT count(*) AS n, coalesce(sum(bytes), 0) AS b FROM segments WHERE state IN ('pending', 'uploaded')").get() as { n: number; b: number };
-    const backlog = db.prepare("SELECT count(*) AS n, coalesce(sum(bytes), 0) AS b, min(start_time) AS oldest FROM segments WHERE state = 'pending'").get() as { n: number; b: number; oldest: string | null };
+    const owned = this.store.prepare("SELECT count(*) AS n, coalesce(sum(bytes), 0) AS b FROM segments WHERE state IN ('pending', 'uploaded')").get() as { n: number; b: number };
+    const backlog = this.store.prepare("SELECT count(*) AS n, coalesce(sum(bytes), 0) AS b, min(start_time) AS oldest FROM segments WHERE state = 'pending'").get() as { n: number; b: number; oldest: string | null };
     return {
       segments: owned.n,
       bytes: owned.b,

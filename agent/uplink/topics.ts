@@ -65,48 +65,53 @@ export const healthSchema = z
     versions: z.object({ agent: z.string(), node: z.string(), gstreamer: z.string().nullable() }),
     cpu: z.object({ loadPercent: z.number(), load1: z.number(), cores: z.number().int(), temperatureC: nullableNumber }),
     memory: z.object({ totalBytes: z.number(), usedBytes: z.number(), agentRssBytes: z.number() }),
-    disk: z.object({ spoolPath: z.string(), totalBytes: z.number(), freeBytes: z.number() }),
+    disk: z.object({ totalBytes: z.number(), freeBytes: z.number() }).meta({ description: 'The file system of the spool (paths.spool).' }),
     clock: z.object({
       synchronized: z.boolean().nullable().meta({ description: 'The system clock is NTP-synchronised (timedatectl); null when unknown.' }),
       offsetMs: nullableNumber.meta({ description: 'Offset to the NTP source (chrony), when known.' }),
     }),
-    encoder: z.object({ profile: z.string().nullable(), gpuBusyPercent: nullableNumber.meta({ description: 'Encoder/GPU use where the hardware exposes it.' }) }),
+    encoder: z.object({ profile: z.string().nullable(), gpuBusyPercent: z.number().optional().meta({ description: 'Encoder/GPU use where the hardware exposes it; absent when it does not.' }) }),
     schedule: z
       .object({
         timezone: z.string(),
         running: z.array(z.string()).meta({ description: 'Events warming, live or in post-roll.' }),
-        next: z.object({ id: z.string(), start: z.string(), startVenue: z.string().meta({ description: 'The start in the venue\'s time zone, for people.' }) }).nullable(),
+        next: z.object({ id: z.string(), start: z.string() }).nullable().meta({ description: 'The next scheduled event (its start in UTC; `timezone` is the venue\'s).' }),
       })
       .meta({ description: 'The schedule as the box runs it.' }),
     spool: spoolStatsSchema,
     uplink: uplinkHealthSchema.nullable().meta({ description: 'null when no ingest is configured.' }),
     outbox: outboxStatsSchema,
-    // Per camera and per pipeline only what a dashboard shows, and fields that are usually empty only when
-    // they are not (no reasons, no restarts, no error): 8 cameras fit in ~2 KB (bench/telemetry).
-    cameras: z.array(
-      z.object({
-        cameraId: z.string(),
-        quality: z.string(),
-        reasons: z.array(z.string()).optional().meta({ description: 'Why not good; absent when good.' }),
-        describeMs: z.number().optional().meta({ description: 'The last RTSP DESCRIBE\'s answer time, when it answered.' }),
-      }),
-    ),
-    pipelines: z.array(
-      z.object({
-        streamId: z.string(),
-        state: z.string(),
-        segments: z.number().int(),
-        bitrateKbps: nullableNumber,
-        fps: nullableNumber,
-        keyframeIntervalMs: nullableNumber,
-        restarts: z.number().int().optional().meta({ description: 'Restarts since the agent started; absent when none.' }),
-        lastError: z.string().optional().meta({ description: 'Why the last run ended; absent when none did.' }),
-        live: z
-          .array(z.object({ kind: z.string(), state: z.enum(['connecting', 'live', 'idle', 'retrying', 'stopped']), reason: z.string().nullable(), bitrateKbps: nullableNumber, connects: z.number().int() }))
-          .optional()
-          .meta({ description: 'The camera\'s live outputs (SRT, RTMP), when it has any.' }),
-      }),
-    ),
+    mqtt: z
+      .object({
+        connects: z.number().int().meta({ description: 'Connections to the broker since the agent started.' }),
+        replayed: z.number().int().meta({ description: 'Outbox rows sent again after a reconnect (QoS 1: at least once).' }),
+        refused: z.number().int().meta({ description: 'Messages the broker refused (PUBACK ≥ 0x80, e.g. not authorized): dropped.' }),
+        dropped: z.number().int().meta({ description: 'Messages lost before the outbox took them (a failed outbox write), or not durable and sent while offline.' }),
+      })
+      .meta({ description: 'The link to this broker, since the agent started.' }),
+    // One entry per camera, keyed by its id: its quality and, while it is recorded, its pipeline. Only what a
+    // dashboard shows, and fields present only when they say something (no nulls, no empty reasons): 8 cameras
+    // fit in ~2 KB with the rest (bench/telemetry, test/unit/health-report.test.ts).
+    cameras: z
+      .record(
+        z.string(),
+        z.object({
+          quality: z.enum(['good', 'degraded', 'offline', 'unknown']),
+          reasons: z.array(z.string()).optional().meta({ description: 'Why not good; absent when good.' }),
+          pipeline: z.enum(['starting', 'running', 'backoff', 'failed', 'stopping', 'stopped']).optional().meta({ description: 'Its recording pipeline\'s state (backoff: waiting to restart; failed: gave up after its restart budget); absent when the camera is not recorded now (recording.mode events, between events).' }),
+          segments: z.number().int().optional().meta({ description: 'Segments closed since the agent started.' }),
+          kbps: z.number().optional().meta({ description: 'Bitrate recorded, measured over the last 5 s.' }),
+          fps: z.number().optional().meta({ description: 'Frames per second recorded, over the last 5 s.' }),
+          keyframeMs: z.number().optional().meta({ description: 'Between the last two keyframes.' }),
+          restarts: z.number().int().optional().meta({ description: 'Pipeline restarts since the agent started; absent when none.' }),
+          lastError: z.string().optional().meta({ description: 'Why the pipeline\'s last run ended; absent when none did.' }),
+          live: z
+            .array(z.object({ kind: z.string(), state: z.enum(['connecting', 'live', 'idle', 'retrying', 'stopped']), reason: z.string().nullable(), kbps: nullableNumber, connects: z.number().int() }))
+            .optional()
+            .meta({ description: 'The camera\'s live outputs (SRT, RTMP), when it has any.' }),
+        }),
+      )
+      .meta({ description: 'Per camera, by its id.' }),
   })
   .meta({ description: 'Every mqtt.healthIntervalSeconds, and at once when a camera, pipeline or the uplink changes state.' });
 

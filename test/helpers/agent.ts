@@ -50,6 +50,8 @@ export interface StartAgentOptions {
    * own pid and a signal sent to `child` reaches the agent itself.
    */
   netns?: string;
+  /** Node options before the script (`--cpu-prof`, which NODE_OPTIONS does not allow). */
+  nodeArgs?: string[];
 }
 
 export async function startAgent(options: StartAgentOptions): Promise<AgentProcess> {
@@ -60,7 +62,7 @@ export async function startAgent(options: StartAgentOptions): Promise<AgentProce
   const config = { paths: { state: path.join(temp.path, 'state'), logs: path.join(temp.path, 'logs') }, ...options.config };
   // A restart as systemd does it keeps the config file as it is (a config update may have changed it).
   if (!options.keepConfig) await writeFile(configFile, JSON.stringify(config, null, 2));
-  const argv = [BIN, 'agent', '--config', configFile];
+  const argv = [...(options.nodeArgs ?? []), BIN, 'agent', '--config', configFile];
   const [cmd, args] = options.netns ? ['ip', ['netns', 'exec', options.netns, process.execPath, ...argv]] : [process.execPath, argv];
   const child = spawn(cmd, args, {
     env: { ...process.env, ...options.env },

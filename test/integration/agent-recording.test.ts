@@ -20,7 +20,7 @@ interface SegmentRow {
 }
 
 interface HealthLike {
-  pipelines: Array<{ streamId: string; fps: number | null; keyframeIntervalMs: number | null; bitrateKbps: number | null }>;
+  cameras: Record<string, { pipeline?: string; fps?: number; keyframeMs?: number; kbps?: number }>;
 }
 
 function ledger(agent: AgentProcess): SegmentRow[] {
@@ -68,12 +68,12 @@ test('records the camera into consecutive ~2 s H.264 segments, reports status an
 
   await agent.waitForLog(segmentLogged(6), 40_000, '6 closed segments');
   // Health carries what the stream meter measured on the camera: 25 fps, a keyframe every second.
-  const measured = await watch.waitFor((m) => m.topic.endsWith('/health') && ((m.json() as HealthLike).pipelines[0]?.fps ?? 0) > 0, 15_000, 'a health message with measured fps');
-  const pipeline = (measured.json() as HealthLike).pipelines[0]!;
-  t.is(pipeline.streamId, 'cam1');
-  t.true(Math.abs(pipeline.fps! - 25) < 6, `fps ${pipeline.fps}`);
-  t.true(Math.abs(pipeline.keyframeIntervalMs! - 1000) < 400, `keyframe interval ${pipeline.keyframeIntervalMs}`);
-  t.true(pipeline.bitrateKbps! > 0);
+  const measured = await watch.waitFor((m) => m.topic.endsWith('/health') && ((m.json() as HealthLike).cameras['cam1']?.fps ?? 0) > 0, 15_000, 'a health message with measured fps');
+  const camera = (measured.json() as HealthLike).cameras['cam1']!;
+  t.is(camera.pipeline, 'running');
+  t.true(Math.abs(camera.fps! - 25) < 6, `fps ${camera.fps}`);
+  t.true(Math.abs(camera.keyframeMs! - 1000) < 400, `keyframe interval ${camera.keyframeMs}`);
+  t.true(camera.kbps! > 0);
   const stopStarted = performance.now();
   const exit = await agent.stop();
   const stopMs = performance.now() - stopStarted;

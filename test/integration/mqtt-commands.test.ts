@@ -74,7 +74,7 @@ test('every command answers on the MQTT 5 response topic; bad commands get clear
   const restart = await ctl.send('restart-pipeline', { streamId: 'cam1', requestedBy: 'test' });
   t.true(restart.ok, restart.error);
   await watch.waitFor(
-    (m) => m.topic.endsWith('/health') && (m.json() as { pipelines: Array<{ restarts: number; state: string }> }).pipelines.some((p) => p.restarts >= 1 && p.state === 'running'),
+    (m) => m.topic.endsWith('/health') && Object.values((m.json() as { cameras: Record<string, { restarts?: number; pipeline?: string }> }).cameras).some((c) => (c.restarts ?? 0) >= 1 && c.pipeline === 'running'),
     30_000,
     'a health report with the pipeline restarted and running',
   );
