@@ -485,8 +485,8 @@ function eventAt(schedule: ScheduleService, cameraId: string, at: number): strin
   if (!Number.isFinite(at)) return null;
   const rank = (e: { start: string; end: string }): number => (at >= Date.parse(e.start) && at < Date.parse(e.end) ? 0 : at >= Date.parse(e.end) ? 1 : 2);
   const holding = schedule
-    .health()
-    .events.filter((e) => e.cameraId === cameraId && (e.phase === 'warming' || e.phase === 'live' || e.phase === 'post-roll' || e.phase === 'done' || (e.phase === 'cancelled' && e.stoppedAt !== null)))
+    .statuses()
+    .filter((e) => e.cameraId === cameraId && (e.phase === 'warming' || e.phase === 'live' || e.phase === 'post-roll' || e.phase === 'done' || (e.phase === 'cancelled' && e.stoppedAt !== null)))
     .filter((e) => at >= Date.parse(e.warmAt) && at < Date.parse(e.phase === 'cancelled' && e.stoppedAt !== null ? e.stoppedAt : e.doneAt))
     .sort((a, b) => rank(a) - rank(b));
   return holding[0]?.id ?? null;

@@ -23,7 +23,13 @@ interface Watched {
   tracker: CameraQualityTracker;
   describe?: DescribeResult & { at: string };
   stream?: StreamStats & { receivedAt: number };
+  describedAt?: number;
 }
+
+/** Stream stats younger than this (the recorder reports every 2 s) show the camera's stream flowing. */
+const STREAM_FRESH_MS = 10_000;
+/** How often a camera with a flowing stream is still asked for a DESCRIBE. */
+const FLOWING_PROBE_MS = 60_000;
 
 export class CameraMonitor extends EventEmitter<{ event: [CameraHealthEvent]; describe: [string, DescribeResult] }> {
   private readonly watched = new Map<string, Watched>();
@@ -70,7 +76,13 @@ export class CameraMonitor extends EventEmitter<{ event: [CameraHealthEvent]; de
   }
 
   private async probeAll(): Promise<void> {
+    const now = performance.now();
     for (const entry of this.watched.values()) {
+      // A camera whose recording delivers frames is proven by them: its DESCRIBE (an extra RTSP session a cheap
+      // camera feels, and agent CPU) only once a minute, for the answer time. Without a stream: every round.
+      const flowing = entry.stream !== undefined && now - entry.stream.receivedAt < STREAM_FRESH_MS;
+      if (flowing && entry.describedAt !== undefined && now - entry.describedAt < FLOWING_PROBE_MS) continue;
+      entry.describedAt = now;
       const { source } = entry.camera;
       const result = await describeStream(source.uri, { username: source.username, password: source.password }, this.options.timeoutMs);
       entry.describe = { ...result, at: new Date().toISOString() };
@@ -82,7 +94,7 @@ export class CameraMonitor extends EventEmitter<{ event: [CameraHealthEvent]; de
   private feed(entry: Watched): void {
     const now = performance.now();
     // Stream stats older than two report intervals mean the pipeline is down (restarting): not evidence.
-    const stream = entry.stream && now - entry.stream.receivedAt < 10_000 ? entry.stream : undefined;
+    const stream = entry.stream && now - entry.stream.receivedAt < STREAM_FRESH_MS ? entry.stream : undefined;
     const describe = entry.describe;
     const events = entry.tracker.update({
       at: now,

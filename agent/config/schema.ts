@@ -420,7 +420,7 @@ const discoverySchema = z
 
 const cameraHealthSchema = z
   .strictObject({
-    probeIntervalSeconds: integer(2, 300).default(10).meta({ description: 'How often each recorded camera gets an RTSP DESCRIBE.' }),
+    probeIntervalSeconds: integer(2, 300).default(10).meta({ description: 'How often each recorded camera gets an RTSP DESCRIBE (once a minute while its recording delivers frames).' }),
     downSeconds: integer(1, 600).default(5).meta({ description: 'How long a worse grade must hold before it is reported (offline, degraded).' }),
     upSeconds: integer(1, 600).default(15).meta({ description: 'How long a better grade must hold before it is reported: a camera that comes back must prove it stays.' }),
   })

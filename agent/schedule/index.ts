@@ -191,6 +191,11 @@ export class ScheduleService extends EventEmitter<ScheduleServiceEvents> {
     return this.scheduler?.runningEvents() ?? new Set();
   }
 
+  /** Every event with its phase and window, without the venue-time strings of health() (called per segment). */
+  statuses(): ReturnType<Scheduler['status']> {
+    return this.scheduler?.status() ?? [];
+  }
+
   liveEvents(): Set<string> {
     return this.scheduler?.liveEvents() ?? new Set();
   }

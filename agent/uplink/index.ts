@@ -21,6 +21,8 @@ export { SegmentUploader } from './uploader.ts';
 const MIB = 1024 * 1024;
 /** Quota pass and replay-window expiry. */
 const HOUSEKEEPING_MS = 5000;
+/** Orphans are files older than a minute: looking for them every sixth round (30 s) is soon enough. */
+const SWEEP_EVERY_ROUNDS = 6;
 /** Closed segments that could not be written to the ledger, kept for a retry (the files stay on disk). */
 const UNRECORDED_LIMIT = 10_000;
 
@@ -70,6 +72,7 @@ export class UplinkService {
   uploader: SegmentUploader | undefined;
   private readonly unrecorded: Array<{ segment: ClosedSegment; eventId: string | null }> = [];
   private housekeeping: NodeJS.Timeout | undefined;
+  private rounds = 0;
   private chain: Promise<unknown> = Promise.resolve();
   private recordingRefused: Promise<void> | undefined;
 
@@ -188,7 +191,8 @@ export class UplinkService {
       await this.spool.expireKept();
       // Stubs of pipelines that failed (a full disk) hold space outside the quota: adopted or removed once
       // no pipeline can be writing them any more.
-      const swept = await this.spool.sweepOrphans(Math.max(60_000, 4 * this.options.config.segmentSeconds * 1000));
+      this.rounds += 1;
+      const swept = this.rounds % SWEEP_EVERY_ROUNDS === 0 ? await this.spool.sweepOrphans(Math.max(60_000, 4 * this.options.config.segmentSeconds * 1000)) : { removed: [], adopted: [] };
       for (const removed of swept.removed) this.options.log.warn(removed, 'spool file without a row removed');
       for (const adopted of swept.adopted) this.options.log.warn(adopted, 'spool file without a row adopted');
       await this.spool.enforceQuota();
