@@ -282,6 +282,9 @@ export async function runAgent(configFile: string): Promise<number> {
     const watchCamera = (camera: RecordedCamera): void => monitor.watch(camera, expectationsOf(camera.id, config, registry));
     for (const camera of toRecord) watchCamera(camera);
     recorder.on('stats', (cameraId, stats) => monitor.streamStats(cameraId, stats));
+    // Frames that stop are no proof any more: the camera is asked (DESCRIBE) at the next round, as one without a stream.
+    recorder.on('pipeline-state', (cameraId, state) => state !== 'running' && monitor.streamEnded(cameraId));
+    recorder.on('source', (cameraId, event) => event.type === 'source-lost' && monitor.streamEnded(cameraId));
     monitor.on('event', (event) => {
       const cameraLog = logger('cameras').child({ camera: event.cameraId });
       if (event.type === 'quality') {

@@ -52,6 +52,17 @@ export class CameraMonitor extends EventEmitter<{ event: [CameraHealthEvent]; de
     this.feed(entry);
   }
 
+  /**
+   * The camera's stream stopped reaching its pipeline (it ended, the pipeline left `running`, or a transcode
+   * slates over a lost source): its last stream stats no longer prove it, so the next round asks it again.
+   */
+  streamEnded(cameraId: string): void {
+    const entry = this.watched.get(cameraId);
+    if (!entry) return;
+    entry.stream = undefined;
+    entry.describedAt = undefined;
+  }
+
   start(): void {
     this.timer = setInterval(() => {
       this.running ??= this.probeAll().finally(() => (this.running = undefined));

@@ -9,7 +9,7 @@ import { mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { logger } from '../lib/log.ts';
 import { buildRecordingPipeline, segmentSeq, type RtspSource } from './pipeline-builder.ts';
-import { PipelineSupervisor, type ClosedSegment, type PipelineHealth } from './pipeline-supervisor.ts';
+import { PipelineSupervisor, type ClosedSegment, type PipelineHealth, type PipelineState } from './pipeline-supervisor.ts';
 import type { BackoffOptions } from '../lib/backoff.ts';
 import type { StreamStats } from './stream-meter.ts';
 import type { HostEvent } from './pipeline-host-protocol.ts';
@@ -53,6 +53,8 @@ export const ENCODER_FAILURES_BEFORE_FALLBACK = 2;
 export interface RecorderEvents {
   segment: [ClosedSegment];
   stats: [string, StreamStats];
+  /** A camera's pipeline changed state (running, backoff after its stream ended, …). */
+  'pipeline-state': [string, PipelineState];
   source: [string, Extract<HostEvent, { type: 'source-lost' | 'source-restored' }>];
   'encoder-fallback': [{ cameraId: string; from: string; to: string | undefined; reason: string }];
   live: [LiveOutputEvent];
@@ -94,6 +96,7 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     });
     supervisor.on('segment', (segment) => this.emit('segment', segment));
     supervisor.on('stats', (stats) => this.emit('stats', camera.id, stats));
+    supervisor.on('state', (state) => this.emit('pipeline-state', camera.id, state));
     supervisor.on('source', (event) => this.emit('source', camera.id, event));
     if (camera.transcode) supervisor.on('failed', (failure) => this.onTranscodeFailure(camera.id, failure));
     this.supervisors.set(camera.id, supervisor);

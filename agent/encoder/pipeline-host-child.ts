@@ -8,7 +8,8 @@
  * is closed → exit 0. An error exits 1 after reporting it. If the parent goes away, the host stops itself.
  */
 import { createRequire } from 'node:module';
-import { statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { DROP_COUNTERS_INTERVAL_MS, VIDEORATE_ELEMENT, type HostCommand, type HostEvent, type MeterRequest, type SourceRequest } from './pipeline-host-protocol.ts';
 import { DropLedger, parseJitterbufferStats, StreamMeter } from './stream-meter.ts';
 
@@ -78,9 +79,16 @@ function onBusMessage(message: Record<string, unknown>): void {
     }
     const openedNs = openFragments.get(location);
     openFragments.delete(location);
+    // Size and sha256 from one read, here in the process that wrote the file, while it is in the page cache: the
+    // agent's event loop (MQTT, uploads, every camera) does not hash every camera's segments. Synchronous on
+    // purpose: a segment-closed always goes out before this host's eos/exit. The meter branch is leaky, so the
+    // recording never waits on this loop.
     let bytes = 0;
+    let sha256: string | undefined;
     try {
-      bytes = statSync(location).size;
+      const data = readFileSync(location);
+      bytes = data.length;
+      sha256 = createHash('sha256').update(data).digest('hex');
     } catch (err) {
       send({ type: 'warning', message: `closed segment ${location} cannot be read: ${(err as Error).message}` });
     }
@@ -90,6 +98,7 @@ function onBusMessage(message: Record<string, unknown>): void {
       startTime: new Date(Math.round((wallClockAtZeroMs ?? Date.now()) + (openedNs ?? runningTimeNs) / 1e6)).toISOString(),
       durationMs: openedNs !== undefined ? Math.round((runningTimeNs - openedNs) / 1e6) : 0,
       bytes,
+      ...(sha256 ? { sha256 } : {}),
     });
     return;
   }

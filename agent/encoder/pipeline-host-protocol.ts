@@ -47,7 +47,7 @@ export type HostCommand =
 
 export type HostEvent =
   | { type: 'started' }
-  | { type: 'segment-closed'; path: string; startTime: string; durationMs: number; bytes: number }
+  | { type: 'segment-closed'; path: string; startTime: string; durationMs: number; bytes: number; /** Of the closed file, hashed by the host that wrote it. */ sha256?: string }
   | { type: 'warning'; message: string; debug?: string | undefined; element?: string | undefined }
   | { type: 'error'; message: string; debug?: string | undefined; element?: string | undefined }
   | { type: 'eos'; requested: boolean }

@@ -23,6 +23,8 @@ export interface ClosedSegment {
   startTime: string;
   durationMs: number;
   bytes: number;
+  /** Hashed by the pipeline host that wrote the file; absent when it could not read it (the spool then hashes). */
+  sha256?: string | undefined;
 }
 
 export interface PipelineHealth {

@@ -128,13 +128,13 @@ export class Spool extends EventEmitter<SpoolEvents> {
   }
 
   /**
-   * Records a closed segment: its sha256 (read once, streamed), its gap to the previous segment of the
+   * Records a closed segment: its sha256 (from the pipeline host that wrote it, else read here once), its gap to the previous segment of the
    * stream (footage missing there: a camera loss, a restart) and its event. Idempotent per (stream, seq).
    */
   async add(segment: ClosedSegment, eventId: string | null): Promise<SegmentRow> {
     const seq = segmentSeq(basename(segment.path));
     if (seq === undefined) throw new Error(`not a segment file name: ${segment.path}`);
-    const sha256 = await sha256File(segment.path);
+    const sha256 = segment.sha256 ?? (await sha256File(segment.path));
     return this.insert({ streamId: segment.streamId, seq, path: segment.path, startTime: segment.startTime, durationMs: segment.durationMs, bytes: segment.bytes, sha256, eventId, adopted: false });
   }
 

@@ -6,6 +6,7 @@ import { probeMedia } from '../helpers/media.ts';
 import { PipelineHost } from '../../agent/encoder/pipeline-host.ts';
 import { buildRecordingPipeline } from '../../agent/encoder/pipeline-builder.ts';
 import type { HostEvent } from '../../agent/encoder/pipeline-host-protocol.ts';
+import { sha256File } from '../../agent/uplink/spool.ts';
 
 test('a host records segments, reports each one, and on stop closes the last one with EOS and exits 0', async (t) => {
   const camera = await startVirtualCamera({ width: 320, height: 240, fps: 25, keyint: 25, username: 'viewer', password: 'Pw-For-Host-1' });
@@ -41,6 +42,8 @@ test('a host records segments, reports each one, and on stop closes the last one
   t.is(closed[0]?.path, `${dir.path}/00000005.ts`, 'numbering starts at startIndex');
   for (const segment of closed) {
     t.true(segment.bytes > 0);
+    // The host hashes what it wrote: the same sha256 as the file on disk (the spool stores it, the ingest checks it).
+    t.is(segment.sha256, await sha256File(segment.path));
     t.false(Number.isNaN(Date.parse(segment.startTime)));
     const media = await probeMedia(segment.path);
     t.deepEqual([media.codec, media.width, media.height], ['h264', 320, 240]);

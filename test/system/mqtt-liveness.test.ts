@@ -4,15 +4,16 @@
 // keepalive exists for (a dead route, a NAT that forgot the flow). Then the agent is SIGKILLed.
 //
 // The controller is a mosquitto_sub inside the cloud namespace (the test process cannot reach the namespaces'
-// addresses), with its own certificate (CN controller); each line is timestamped when it reaches the test.
-import test, { type ExecutionContext } from 'ava';
+// addresses), with its own certificate (CN controller); each line is timestamped when it reaches the test
+// (test/helpers/netns-controller.ts).
+import test from 'ava';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createTopology, isRoot, startMosquitto, startProcess, sweepStaleNamespaces, type Mosquitto, type Topology } from '../helpers/index.ts';
+import { createTopology, isRoot, startMosquitto, sweepStaleNamespaces } from '../helpers/index.ts';
 import { startAgent } from '../helpers/agent.ts';
-import { createPki, type Pki } from '../helpers/pki.ts';
-import { createWaitList, type WaitList } from '../helpers/wait-list.ts';
+import { watchController, type ControllerLine } from '../helpers/netns-controller.ts';
+import { createPki } from '../helpers/pki.ts';
 
 const ACL = fileURLToPath(new URL('../../docs/mosquitto-acl.example', import.meta.url));
 const BOX = 'box-liveness';
@@ -23,52 +24,6 @@ const KEEPALIVE_SECONDS = 5;
 const MOSQUITTO_SWEEP_SECONDS = 6;
 /** By path: under `npx ava`, node_modules/.bin comes first on PATH, and its `nft` is @vercel/nft's CLI (exit 0, no rule). */
 const NFT = '/usr/sbin/nft';
-
-interface StatusLine {
-  topic: string;
-  state: string;
-  reason: string | undefined;
-  at: number;
-}
-
-/** mosquitto_sub as the controller in the cloud namespace, on every box's status; ready once it saw its own probe. */
-async function watchStatus(t: ExecutionContext, topo: Topology, broker: Mosquitto, pki: Pki): Promise<WaitList<StatusLine>> {
-  const controller = await pki.client('controller');
-  const tls = ['--cafile', pki.caFile, '--cert', controller.certFile, '--key', controller.keyFile];
-  const list = createWaitList<StatusLine>();
-  const sub = await startProcess('ip', ['netns', 'exec', topo.ns('cloud'), 'mosquitto_sub', '-V', 'mqttv5', '-h', CLOUD_ADDRESS, '-p', String(broker.port), ...tls, '-q', '1', '-t', 'venuebox/v1/+/status', '-F', '%t\t%p'], {
-    label: 'mosquitto_sub (controller)',
-    readyCheck: async () => true,
-    timeoutMs: 5000,
-    keepLines: 20,
-  });
-  t.teardown(() => sub.stop());
-  let partial = '';
-  sub.child.stdout?.on('data', (chunk: Buffer) => {
-    const at = Date.now();
-    const lines = (partial + chunk.toString('utf8')).split('\n');
-    partial = lines.pop() ?? '';
-    for (const line of lines) {
-      const [topic = '', payload = ''] = line.split('\t');
-      let status: { state?: string; reason?: string } = {};
-      try {
-        status = JSON.parse(payload) as typeof status;
-      } catch {
-        continue;
-      }
-      list.push({ topic, state: String(status.state), reason: status.reason, at });
-    }
-  });
-  // The subscription is in place once a probe published after it arrives.
-  const probe = list.waitFor((s) => s.topic === 'venuebox/v1/probe/status', 10_000, 'the controller to see its probe', () => sub.output());
-  for (let i = 0; i < 20; i++) {
-    await topo.exec('cloud', 'mosquitto_pub', ['-V', 'mqttv5', '-h', CLOUD_ADDRESS, '-p', String(broker.port), ...tls, '-q', '1', '-t', 'venuebox/v1/probe/status', '-m', '{"state":"probe"}']);
-    if (list.items.length > 0) break;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  await probe;
-  return list;
-}
 
 if (!isRoot()) {
   test('mqtt liveness system test skipped: needs root to create network namespaces', (t) => {
@@ -90,9 +45,11 @@ if (!isRoot()) {
     t.teardown(() => pki.remove());
     const broker = await startMosquitto({ netns: topo.ns('cloud'), host: CLOUD_ADDRESS, tls: { caFile: pki.caFile, ...(await pki.server([CLOUD_ADDRESS])) }, aclFile: ACL, debugLog: true });
     t.teardown(() => broker.stop());
-    const status = await watchStatus(t, topo, broker, pki);
-    const mine = (match: (s: StatusLine) => boolean) => (s: StatusLine) => s.topic === `venuebox/v1/${BOX}/status` && match(s);
-    const seen = () => `seen: ${status.items.map((s) => `${s.state}/${s.reason ?? '-'}`).join(', ') || 'nothing'}; broker: ${broker.output().split('\n').slice(-25).join('\n')}`;
+    // The controller, on every box's status (the probe it waits for is venuebox/v1/probe/status).
+    const status = await watchController(t, topo, broker, pki, { host: 'cloud', address: CLOUD_ADDRESS, topics: ['venuebox/v1/+/status'] });
+    const mine = (match: (s: { state: unknown; reason: unknown; at: number }) => boolean) => (l: ControllerLine) =>
+      l.topic === `venuebox/v1/${BOX}/status` && match({ state: l.json?.['state'], reason: l.json?.['reason'], at: l.at });
+    const seen = () => `seen: ${status.items.map((l) => `${String(l.json?.['state'])}/${String(l.json?.['reason'] ?? '-')}`).join(', ') || 'nothing'}; broker: ${broker.output().split('\n').slice(-25).join('\n')}`;
 
     const files = await pki.client(BOX);
     const agent = await startAgent({
