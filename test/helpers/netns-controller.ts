@@ -58,15 +58,23 @@ export function topicMatches(filter: string, topic: string): boolean {
   return f.length === t.length;
 }
 
-export async function watchController(t: ExecutionContext, topo: Topology, broker: Mosquitto, pki: Pki, options: WatchControllerOptions): Promise<ControllerWatch> {
+/** How the controller logs in: a client certificate from the test PKI (TLS), or a user name and password (plain). */
+export type ControllerAccess = Pki | { username: string; password: string };
+
+export async function watchController(t: ExecutionContext, topo: Topology, broker: Pick<Mosquitto, 'port'>, access: ControllerAccess, options: WatchControllerOptions): Promise<ControllerWatch> {
   const probeTopic = options.probeTopic ?? 'venuebox/v1/probe/status';
-  const controller = await pki.client(options.commonName ?? 'controller');
-  const tls = ['--cafile', pki.caFile, '--cert', controller.certFile, '--key', controller.keyFile];
+  let login: string[];
+  if ('username' in access) {
+    login = ['-u', access.username, '-P', access.password];
+  } else {
+    const controller = await access.client(options.commonName ?? 'controller');
+    login = ['--cafile', access.caFile, '--cert', controller.certFile, '--key', controller.keyFile];
+  }
   const filters = [...options.topics, ...(options.topics.some((f) => topicMatches(f, probeTopic)) ? [] : [probeTopic])];
   const list = createWaitList<ControllerLine>();
   const sub = await startProcess(
     'ip',
-    ['netns', 'exec', topo.ns(options.host), 'mosquitto_sub', '-V', 'mqttv5', '-h', options.address, '-p', String(broker.port), ...tls, '-q', '1', ...filters.flatMap((f) => ['-t', f]), '-F', '%t\t%r\t%p'],
+    ['netns', 'exec', topo.ns(options.host), 'mosquitto_sub', '-V', 'mqttv5', '-h', options.address, '-p', String(broker.port), ...login, '-q', '1', ...filters.flatMap((f) => ['-t', f]), '-F', '%t\t%r\t%p'],
     { label: 'mosquitto_sub (controller)', readyCheck: async () => true, timeoutMs: 5000, keepLines: 20 },
   );
   t.teardown(() => sub.stop());
@@ -101,7 +109,7 @@ export async function watchController(t: ExecutionContext, topo: Topology, broke
     () => undefined,
   );
   for (let i = 0; i < 40 && !seen; i++) {
-    await topo.exec(options.host, 'mosquitto_pub', ['-V', 'mqttv5', '-h', options.address, '-p', String(broker.port), ...tls, '-q', '1', '-t', probeTopic, '-m', '{"state":"probe"}']);
+    await topo.exec(options.host, 'mosquitto_pub', ['-V', 'mqttv5', '-h', options.address, '-p', String(broker.port), ...login, '-q', '1', '-t', probeTopic, '-m', '{"state":"probe"}']);
     await Promise.race([probe.catch(() => undefined), new Promise((r) => setTimeout(r, 250))]);
   }
   await probe;
