@@ -226,3 +226,70 @@ export async function sweepStaleNamespaces(): Promise<string[]> {
   }
   return removed;
 }
+
+/** The world most system tests need: a box and a cloud on one bridge (`<prefix>.2` and `<prefix>.10`). */
+export interface BoxAndCloud {
+  topo: Topology;
+  /** The box's address on the bridge. */
+  box: string;
+  /** The cloud's address (its broker, its ingest). */
+  cloud: string;
+}
+
+/**
+ * Sweeps what crashed runs left, makes the box ↔ cloud topology on `${prefix}.0/24` and destroys it when the test
+ * ends. Register processes' teardowns after this: they run first, before their namespaces go (destroy() also kills
+ * whatever is still inside).
+ */
+export async function createBoxAndCloud(t: { teardown(fn: () => unknown): void }, prefix: string, bridge = 'wan'): Promise<BoxAndCloud> {
+  await sweepStaleNamespaces();
+  const [box, cloud] = [`${prefix}.2`, `${prefix}.10`];
+  const topo = await createTopology({
+    bridges: [{ name: bridge, subnet: `${prefix}.0/24` }],
+    hosts: [
+      { name: 'box', links: [{ bridge, address: `${box}/24` }] },
+      { name: 'cloud', links: [{ bridge, address: `${cloud}/24` }] },
+    ],
+  });
+  t.teardown(() => topo.destroy());
+  return { topo, box, cloud };
+}
+
+/** By path: under `npx ava`, node_modules/.bin comes first on PATH, and its `nft` is @vercel/nft's CLI (exit 0, no rule). */
+const NFT = '/usr/sbin/nft';
+
+export interface SilentFlow {
+  /** Date.now() from just before the rule existed: an upper bound on when the silence began. */
+  from: number;
+  /** Removes the rule (idempotent). */
+  lift(): Promise<void>;
+}
+
+/**
+ * Makes one TCP flow silent on `host`'s side: packets to `peer:port` and back are dropped (nft), so nothing is
+ * closed or refused and both sockets stay open — the failure a keepalive exists for (a dead route, a NAT that
+ * forgot the flow). The table goes with the namespace too.
+ */
+export async function silenceFlow(topo: Topology, host: string, peer: string, port: number): Promise<SilentFlow> {
+  const table = 'vbx_silence';
+  const rules = [
+    `table inet ${table} {`,
+    `  chain out { type filter hook output priority 0; policy accept; ip daddr ${peer} tcp dport ${port} drop; }`,
+    `  chain in { type filter hook input priority 0; policy accept; ip saddr ${peer} tcp sport ${port} drop; }`,
+    '}',
+    '',
+  ].join('\n');
+  const from = Date.now();
+  const added = await topo.exec(host, 'sh', ['-c', `printf '%s' "$1" | ${NFT} -f -`, 'sh', rules]);
+  if (added.code !== 0) throw new Error(`nft in ${host}: ${added.stderr}`);
+  const listed = await topo.exec(host, NFT, ['list', 'table', 'inet', table]);
+  if (!/drop/.test(listed.stdout)) throw new Error(`nft in ${host}: the rule is not in place: ${listed.stdout}${listed.stderr}`);
+  let lifted: Promise<void> | undefined;
+  return {
+    from,
+    lift: () =>
+      (lifted ??= topo.exec(host, NFT, ['delete', 'table', 'inet', table]).then((r) => {
+        if (r.code !== 0) throw new Error(`nft in ${host}: cannot delete the rule: ${r.stderr}`);
+      })),
+  };
+}

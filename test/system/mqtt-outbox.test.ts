@@ -9,10 +9,8 @@
 // MqttLink in the test process.
 import test from 'ava';
 import Database from 'better-sqlite3';
-import { writeFile } from 'node:fs/promises';
-import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createTopology, isRoot, makeTempDir, startMosquitto, startVirtualCamera, sweepStaleNamespaces } from '../helpers/index.ts';
+import { createBoxAndCloud, isRoot, makeTempDir, silenceFlow, startMosquitto, startVirtualCamera } from '../helpers/index.ts';
 import { startAgent, type AgentProcess, type LogLine } from '../helpers/agent.ts';
 import { watchController, type ControllerLine, type ControllerWatch } from '../helpers/netns-controller.ts';
 import { createPki } from '../helpers/pki.ts';
@@ -20,13 +18,10 @@ import { createPki } from '../helpers/pki.ts';
 const ACL = fileURLToPath(new URL('../../docs/mosquitto-acl.example', import.meta.url));
 const BOX = 'box-outbox';
 const CAMERA = 'cam1';
-const BOX_ADDRESS = '10.77.47.2';
 const CLOUD_ADDRESS = '10.77.47.10';
 const KEEPALIVE_SECONDS = 5;
 /** The schema's minimum (agent/config/schema.ts): a health row every 5 s while the link is cut. */
 const HEALTH_SECONDS = 5;
-/** By path: under `npx ava`, node_modules/.bin comes first on PATH, and its `nft` is @vercel/nft's CLI (exit 0, no rule). */
-const NFT = '/usr/sbin/nft';
 const TOPIC = `venuebox/v1/${BOX}`;
 
 /** A row of the agent's outbox table (agent/uplink/outbox.ts). */
@@ -108,17 +103,9 @@ if (!isRoot()) {
     const t0 = Date.now();
     const marks: string[] = [];
     const mark = (phase: string) => marks.push(`${phase} +${((Date.now() - t0) / 1000).toFixed(1)} s`);
-    await sweepStaleNamespaces();
-    const topo = await createTopology({
-      bridges: [{ name: 'wan', subnet: '10.77.47.0/24' }],
-      hosts: [
-        { name: 'box', links: [{ bridge: 'wan', address: `${BOX_ADDRESS}/24` }] },
-        { name: 'cloud', links: [{ bridge: 'wan', address: `${CLOUD_ADDRESS}/24` }] },
-      ],
-    });
     // Teardowns run last-registered first: processes stop before their namespaces go (destroy() also kills
     // whatever is still inside, and takes the nft table with the box's namespace).
-    t.teardown(() => topo.destroy());
+    const { topo } = await createBoxAndCloud(t, '10.77.47');
     const pki = await createPki();
     t.teardown(() => pki.remove());
     const broker = await startMosquitto({ netns: topo.ns('cloud'), host: CLOUD_ADDRESS, tls: { caFile: pki.caFile, ...(await pki.server([CLOUD_ADDRESS])) }, aclFile: ACL, debugLog: true });
@@ -173,25 +160,10 @@ if (!isRoot()) {
     mark('online');
 
     // ---- Cut: silence on the box's side, both directions, only the broker's flow (nothing closed or refused). ----
-    const rules = path.join(state.path, 'silence.nft');
-    await writeFile(rules, [
-      'table inet vbx_silence {',
-      `  chain out { type filter hook output priority 0; policy accept; ip daddr ${CLOUD_ADDRESS} tcp dport ${broker.port} drop; }`,
-      `  chain in { type filter hook input priority 0; policy accept; ip saddr ${CLOUD_ADDRESS} tcp sport ${broker.port} drop; }`,
-      '}',
-      '',
-    ].join('\n'));
-    let cut = false;
-    // Registered after the topology's destroy, so it runs before it (the namespace would take the table anyway).
-    t.teardown(async () => {
-      if (cut) await topo.exec('box', NFT, ['delete', 'table', 'inet', 'vbx_silence']).catch(() => undefined);
-    });
     const beforeCut = new Set(first.logs());
-    const cutAt = Date.now();
-    const nft = await topo.exec('box', NFT, ['-f', rules]);
-    t.is(nft.code, 0, nft.stderr);
-    cut = true;
-    t.regex((await topo.exec('box', NFT, ['list', 'table', 'inet', 'vbx_silence'])).stdout, /drop/, 'the rule is in place');
+    const silent = await silenceFlow(topo, 'box', CLOUD_ADDRESS, broker.port);
+    t.teardown(() => silent.lift().catch(() => undefined)); // before the topology's destroy, which would take it anyway
+    const cutAt = silent.from;
     mark('cut');
     const will = await waitLine((l) => l.topic === `${TOPIC}/status` && json(l)['reason'] === 'connection-lost', 4 * KEEPALIVE_SECONDS * 1000 + 10_000, 'the last will');
     mark('will');
@@ -253,9 +225,7 @@ if (!isRoot()) {
     const liftIndex = controller.items.length;
     const liftAt = Date.now();
     mark('lift');
-    const lift = await topo.exec('box', NFT, ['delete', 'table', 'inet', 'vbx_silence']);
-    t.is(lift.code, 0, lift.stderr);
-    cut = false;
+    await silent.lift();
     const afterLift = () => controller.items.slice(liftIndex).filter((l) => isOutboxTopic(l.topic));
     await controller.waitFor(() => afterLift().length >= snapshot.length, 60_000, `the replay of ${snapshot.length} rows`, () => `${afterLift().length} delivered since the lift; outbox: ${outboxNow(second)}; ${seen()}`);
     mark('replayed');

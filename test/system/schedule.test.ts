@@ -19,7 +19,7 @@ import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { createTopology, isRoot, makeTempDir, startIngest, startMosquitto, startProcess, startVirtualCamera, sweepStaleNamespaces, type Topology } from '../helpers/index.ts';
+import { createBoxAndCloud, isRoot, makeTempDir, startIngest, startMosquitto, startProcess, startVirtualCamera, type Topology } from '../helpers/index.ts';
 import { startAgent, type AgentProcess } from '../helpers/agent.ts';
 import { probeMedia } from '../helpers/media.ts';
 import { createWaitList, type WaitList } from '../helpers/wait-list.ts';
@@ -166,17 +166,9 @@ if (!isRoot()) {
   test.serial('an event runs unattended across an uplink cut and an agent restart, arrives complete; readiness turns red naming a camera that is down', async (t) => {
     t.timeout(4 * 60_000);
     const testStarted = Date.now();
-    await sweepStaleNamespaces();
-    const topo = await createTopology({
-      bridges: [{ name: 'uplink', subnet: '10.77.17.0/24' }],
-      hosts: [
-        { name: 'box', links: [{ bridge: 'uplink', address: `${BOX_ADDRESS}/24` }] },
-        { name: 'cloud', links: [{ bridge: 'uplink', address: `${CLOUD_ADDRESS}/24` }] },
-      ],
-    });
     // Teardowns run last-registered first: the processes stop before their namespaces go; destroy() also kills
     // whatever is still inside (a pipeline host orphaned by a failed test).
-    t.teardown(() => topo.destroy());
+    const { topo } = await createBoxAndCloud(t, '10.77.17', 'uplink');
     const ingest = await startIngest({ netns: topo.ns('cloud'), host: CLOUD_ADDRESS });
     t.teardown(() => ingest.stop());
     const broker = await startMosquitto({ netns: topo.ns('box') });

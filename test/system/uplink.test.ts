@@ -15,14 +15,13 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import {
-  createTopology,
+  createBoxAndCloud,
   isRoot,
   makeTempDir,
   startIngest,
   startMosquitto,
   startProcess,
   startVirtualCamera,
-  sweepStaleNamespaces,
   type Ingest,
   type Mosquitto,
   type TempDir,
@@ -239,17 +238,9 @@ async function watchBoxMqtt(t: ExecutionContext, topo: Topology, broker: Mosquit
 }
 
 async function createWorld(t: ExecutionContext, options: { camera: VirtualCameraOptions; uplink?: Record<string, unknown> }): Promise<World> {
-  await sweepStaleNamespaces();
-  const topo = await createTopology({
-    bridges: [{ name: 'uplink', subnet: '10.77.9.0/24' }],
-    hosts: [
-      { name: 'box', links: [{ bridge: 'uplink', address: `${BOX_ADDRESS}/24` }] },
-      { name: 'cloud', links: [{ bridge: 'uplink', address: `${CLOUD_ADDRESS}/24` }] },
-    ],
-  });
   // Teardowns run last-registered first: processes stop before their namespaces go; destroy() also kills
   // whatever is still inside (orphaned pipeline hosts of a killed agent).
-  t.teardown(() => topo.destroy());
+  const { topo } = await createBoxAndCloud(t, '10.77.9', 'uplink');
   const waker = new ChangeWaker();
   t.teardown(() => waker.close());
   const ingest = await startIngest({ netns: topo.ns('cloud'), host: CLOUD_ADDRESS });
