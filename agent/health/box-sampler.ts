@@ -18,6 +18,8 @@ import { errorMessage } from '../lib/errors.ts';
 
 export interface BoxSample {
   takenAt: string;
+  /** Busy share of the GPU (its video engines included), where the driver exposes one; undefined otherwise. */
+  gpuBusyPercent: number | undefined;
   cpu: { loadPercent: number; load1: number; cores: number; temperatureC: number | null };
   memory: { totalBytes: number; usedBytes: number; agentRssBytes: number };
   disk: { totalBytes: number; freeBytes: number };
@@ -88,6 +90,21 @@ const HWMON_CPU = [
 const ZONE_CPU = ['x86_pkg_temp', 'cpu-thermal', 'cpu_thermal', 'soc_thermal', 'soc-thermal', 'acpitz'];
 
 /**
+ * The GPUs' busy files: amdgpu exposes `gpu_busy_percent` per card in sysfs (Intel's i915 only through perf
+ * counters, NVIDIA through nvidia-smi — neither cheap nor unprivileged, so not read). Empty when none.
+ */
+export async function findGpuBusyFiles(sysRoot = '/sys'): Promise<string[]> {
+  const drm = path.join(sysRoot, 'class/drm');
+  const cards = (await readdir(drm).catch(() => [] as string[])).filter((c) => /^card\d+$/.test(c)).sort();
+  const files: string[] = [];
+  for (const card of cards) {
+    const file = path.join(drm, card, 'device/gpu_busy_percent');
+    if (await access(file).then(() => true, () => false)) files.push(file);
+  }
+  return files;
+}
+
+/**
  * The one sysfs file (millidegrees Celsius) that gives the CPU's temperature on this box, found once: a hwmon CPU
  * driver's package sensor, else a CPU thermal zone; undefined when the box exposes none (VMs, containers).
  */
@@ -125,6 +142,7 @@ export class BoxSampler {
   private clock: ClockSync = { synchronized: null, offsetMs: null };
   private clockAt = 0;
   private temperatureFile: string | undefined;
+  private gpuBusyFiles: string[] = [];
   private lastCpu: { busy: number; total: number } | undefined;
 
   constructor(
@@ -137,7 +155,8 @@ export class BoxSampler {
   /** Takes a first sample (so the first report has numbers), then samples every `intervalMs`. */
   async start(): Promise<void> {
     this.temperatureFile = await findCpuTemperatureFile(this.sysRoot);
-    this.log.debug({ temperatureFile: this.temperatureFile ?? null }, 'CPU temperature source');
+    this.gpuBusyFiles = await findGpuBusyFiles(this.sysRoot);
+    this.log.debug({ temperatureFile: this.temperatureFile ?? null, gpuBusyFiles: this.gpuBusyFiles }, 'CPU temperature and GPU load sources');
     // A first reading of /proc/stat: the first sample's load is the average since this one, not since boot.
     this.lastCpu = parseProcStat(await readFile('/proc/stat', 'utf8'));
     await this.sample();
@@ -169,12 +188,15 @@ export class BoxSampler {
         this.clockAt = performance.now();
         this.clock = await clockSync();
       }
-      const [stat, mem, temp, fs] = await Promise.all([
+      const [stat, mem, temp, fs, gpu] = await Promise.all([
         readFile('/proc/stat', 'utf8'),
         si.mem(),
         this.temperatureFile ? readFile(this.temperatureFile, 'utf8').catch(() => undefined) : undefined,
         statfs(this.spoolPath),
+        Promise.all(this.gpuBusyFiles.map((f) => readFile(f, 'utf8').then(Number, () => NaN))),
       ]);
+      // Several GPUs: the busiest (the one doing the encoding shows).
+      const gpuBusy = gpu.filter(Number.isFinite);
       const cpu = parseProcStat(stat);
       const previous = this.lastCpu;
       this.lastCpu = cpu;
@@ -182,6 +204,7 @@ export class BoxSampler {
       const milliC = Number(temp);
       this.latest = {
         takenAt: new Date().toISOString(),
+        gpuBusyPercent: gpuBusy.length > 0 ? Math.max(...gpuBusy) : undefined,
         cpu: {
           loadPercent: Math.round(loadPercent * 10) / 10,
           load1: Math.round((loadavg()[0] ?? 0) * 100) / 100,

@@ -84,9 +84,8 @@ export class HealthReporter {
       memory: sample?.memory ?? { totalBytes: 0, usedBytes: 0, agentRssBytes: process.memoryUsage.rss() },
       disk: sample?.disk ?? { totalBytes: 0, freeBytes: 0 },
       clock: sample?.clock ?? { synchronized: null, offsetMs: null },
-      // No encoder here exposes its load through a stable interface yet (intel_gpu_top, nvidia-smi need
-      // extra tools and privileges): absent (unknown) rather than guessed.
-      encoder: { profile: this.sources.encoderProfile() },
+      // Where the driver exposes it (amdgpu's sysfs file); absent (unknown) rather than guessed elsewhere.
+      encoder: { profile: this.sources.encoderProfile(), ...(sample?.gpuBusyPercent !== undefined ? { gpuBusyPercent: sample.gpuBusyPercent } : {}) },
       schedule: this.sources.schedule(),
       spool: this.sources.spool(),
       uplink: this.sources.uplink(),

@@ -70,7 +70,7 @@ export const healthSchema = z
       synchronized: z.boolean().nullable().meta({ description: 'The system clock is NTP-synchronised (timedatectl); null when unknown.' }),
       offsetMs: nullableNumber.meta({ description: 'Offset to the NTP source (chrony), when known.' }),
     }),
-    encoder: z.object({ profile: z.string().nullable(), gpuBusyPercent: z.number().optional().meta({ description: 'Encoder/GPU use where the hardware exposes it; absent when it does not.' }) }),
+    encoder: z.object({ profile: z.string().nullable(), gpuBusyPercent: z.number().optional().meta({ description: 'GPU use (its video engines included) where the driver exposes it without privileges (amdgpu: gpu_busy_percent); absent elsewhere (Intel i915 and NVIDIA need perf counters or nvidia-smi).' }) }),
     schedule: z
       .object({
         timezone: z.string(),

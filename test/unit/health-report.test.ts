@@ -5,7 +5,7 @@ import test from 'ava';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import pino from 'pino';
-import { BoxSampler, findCpuTemperatureFile, parseProcStat } from '../../agent/health/box-sampler.ts';
+import { BoxSampler, findCpuTemperatureFile, findGpuBusyFiles, parseProcStat } from '../../agent/health/box-sampler.ts';
 import { HealthReporter, type HealthSources } from '../../agent/health/index.ts';
 import { healthSchema } from '../../agent/uplink/topics.ts';
 import { makeTempDir } from '../helpers/tmp.ts';
@@ -147,4 +147,23 @@ test('the CPU temperature comes from the package sensor of the CPU\'s hwmon driv
 test('CPU load is the busy share of /proc/stat\'s jiffies (idle and iowait are not busy)', (t) => {
   t.deepEqual(parseProcStat('cpu  100 5 50 800 40 3 2 0 0 0\ncpu0 50 2 25 400 20 1 1 0 0 0\n'), { busy: 160, total: 1000 });
   t.is(parseProcStat('intr 12 3\n'), undefined);
+});
+
+test('GPU use is read where the driver exposes it (amdgpu\'s gpu_busy_percent), the busiest card; absent elsewhere', async (t) => {
+  const amd = await sysfs(t, {
+    'class/drm/card0/device/gpu_busy_percent': '12',
+    'class/drm/card1/device/gpu_busy_percent': '47',
+    'class/drm/card1-HDMI-A-1/status': 'connected',
+    'class/drm/renderD128/dev': '226:128',
+  });
+  t.deepEqual(await findGpuBusyFiles(amd), [path.join(amd, 'class/drm/card0/device/gpu_busy_percent'), path.join(amd, 'class/drm/card1/device/gpu_busy_percent')]);
+  const spool = await makeTempDir('health-spool');
+  t.teardown(() => spool.remove());
+  const sampler = new BoxSampler(spool.path, 60_000, pino({ level: 'silent' }), amd);
+  await sampler.start();
+  t.teardown(() => sampler.stop());
+  t.is(sampler.current()?.gpuBusyPercent, 47);
+
+  const intel = await sysfs(t, { 'class/drm/card0/gt_act_freq_mhz': '350', 'class/drm/card0/device/vendor': '0x8086' });
+  t.deepEqual(await findGpuBusyFiles(intel), [], 'i915 has no busy file: unknown, not 0');
 });
