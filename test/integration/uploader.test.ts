@@ -120,6 +120,44 @@ test('a backlog goes out live edge first, then oldest first; every object arrive
   t.true((await readFile(eventPlaylist, 'utf8')).trimEnd().endsWith('#EXT-X-ENDLIST'));
 });
 
+test('a long running event: its playlist is rewritten no more often than its duration / 50, the live playlist at every segment; the end at once', async (t) => {
+  const { dir, spool, running } = await world(t);
+  const ingest = await startIngest();
+  t.teardown(() => ingest.stop());
+  const { uploader } = uploaderFor(t, spool, ingest.baseUrl, running);
+  const written: string[] = [];
+  uploader.on('playlist', (p) => written.push(p.name));
+  uploader.start();
+  // Segments that each stand for 10 minutes of footage: after the first, the event lists 10 min → a rewrite every
+  // 12 s at most; after the third, 30 min → every 36 s.
+  const add = async (seq: number) => {
+    const file = path.join(dir.path, 'spool', 'cam1', segmentObjectName(seq));
+    await writeFile(file, randomBytes(16 * 1024));
+    await spool.add({ streamId: 'cam1', path: file, startTime: new Date(Date.now() - (3 - seq) * 600_000).toISOString(), durationMs: 600_000, bytes: 16 * 1024 }, EVENT);
+    const live = once(uploader, 'playlist', (p) => p.name === 'live.m3u8', 10_000);
+    uploader.wake();
+    await live;
+  };
+  const eventPlaylist = path.join(ingest.root, BOX, EVENT, 'cam1', 'event.m3u8');
+  await add(0);
+  await once(uploader, 'playlist', (p) => p.name === 'event.m3u8', 10_000);
+  const listed = async () => (await readFile(eventPlaylist, 'utf8')).split('\n').filter((l) => l.endsWith('.ts'));
+  t.deepEqual(await listed(), [segmentObjectName(0)], 'the first segment: the event playlist is written at once');
+  await add(1);
+  await add(2);
+  t.deepEqual(written.filter((n) => n === 'live.m3u8').length, 3, 'the live playlist after every segment');
+  t.deepEqual(written.filter((n) => n === 'event.m3u8').length, 1, 'the event playlist not rewritten within its interval');
+  t.deepEqual(await listed(), [segmentObjectName(0)]);
+  // The event ends: the deferred rewrite does not wait, the playlist gets every segment and its end.
+  running.delete(EVENT);
+  const closed = once(uploader, 'playlist', (p) => p.name === 'event.m3u8' && p.complete === true, 10_000);
+  uploader.eventEnded(EVENT);
+  await closed;
+  const text = await readFile(eventPlaylist, 'utf8');
+  t.deepEqual(await listed(), [0, 1, 2].map(segmentObjectName));
+  t.true(text.trimEnd().endsWith('#EXT-X-ENDLIST'));
+});
+
 test('a new live segment overtakes the backlog while backfill runs', async (t) => {
   const { spool, running, addSegment } = await world(t);
   const ingest = await startIngest();
