@@ -15,7 +15,7 @@ import { CameraMonitor } from './cameras/camera-monitor.ts';
 import { detectEncoder, type EncoderChoice } from './encoder/profile-detect.ts';
 import { CameraDiscoveryService } from './cameras/camera-discovery-service.ts';
 import type { CameraExpectations } from './cameras/camera-health.ts';
-import { recordedCameras, withAudioTrack } from './cameras/index.ts';
+import { recordedCameras, withAudioFrom, withAudioTrack } from './cameras/index.ts';
 import { CameraRegistry } from './cameras/registry.ts';
 import { UplinkService } from './uplink/index.ts';
 import { BitrateAdaptation } from './uplink/adaptation.ts';
@@ -298,7 +298,15 @@ export async function runAgent(configFile: string): Promise<number> {
     });
     // The camera answers again while its pipeline waits out a backoff: record now, not up to 30 s later.
     monitor.on('describe', (cameraId, result) => {
-      if (result.ok) recorder.supervisor(cameraId)?.retryNow('the camera answers RTSP DESCRIBE again');
+      if (!result.ok) return;
+      // A camera that was down at the start: its sound is learned from its first answer.
+      const camera = recordable.get(cameraId);
+      const learned = camera ? withAudioFrom(camera, result, log) : undefined;
+      if (camera && learned && learned !== camera && learned.source.audio !== undefined) {
+        recordable.set(cameraId, learned);
+        if (recorder.setAudio(cameraId, learned.source.audio)) log.info({ camera: cameraId, audio: learned.source.audio }, 'camera audio learned from its first answer');
+      }
+      recorder.supervisor(cameraId)?.retryNow('the camera answers RTSP DESCRIBE again');
     });
     monitor.start();
     steps.push({ name: 'camera monitor', stop: () => monitor.stop() });

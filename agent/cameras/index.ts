@@ -8,7 +8,7 @@ import type { Config } from '../config/index.ts';
 import type { RecordedCamera } from '../encoder/index.ts';
 import type { CameraAudio } from '../encoder/pipeline-builder.ts';
 import type { CameraRegistry } from './registry.ts';
-import { describeStream } from './rtsp-describe.ts';
+import { describeStream, type DescribeResult } from './rtsp-describe.ts';
 
 export interface CameraResolution {
   cameras: RecordedCamera[];
@@ -77,16 +77,18 @@ export function cameraAudioFromSdp(encodings: string[]): { audio: CameraAudio; u
 /** Cameras whose unrecordable audio was already logged, with the codecs: said once per camera and codec set. */
 const reportedUnsupported = new Set<string>();
 
+/** Whether a camera's recording takes the camera's sound (passthrough always; a transcode when `audio: camera`). */
+export function wantsCameraAudio(camera: RecordedCamera): boolean {
+  return camera.transcode ? camera.transcode.audio === 'camera' : true;
+}
+
 /**
- * Learns a camera's audio track from its SDP (RTSP DESCRIBE) before its pipeline is built: the passthrough
- * recording carries it (AAC as is, G.711 as AAC) and must not wait for a track that does not exist; a
- * transcode with `audio: 'camera'` decodes it into its output. A camera that cannot be asked now is recorded
- * without audio (its pipeline is retried by the supervisor anyway, with the same audio choice).
+ * The camera with its audio track as an answered DESCRIBE names it (AAC, G.711, or 'none' — an unrecordable codec
+ * is said once). Unchanged when the DESCRIBE did not answer: its audio stays unknown (recorded without audio
+ * until a DESCRIBE answers — the camera monitor's, which then updates the recorder).
  */
-export async function withAudioTrack(camera: RecordedCamera, log?: { warn(o: object, m: string): void }): Promise<RecordedCamera> {
-  const wantsAudio = camera.transcode ? camera.transcode.audio === 'camera' : true;
-  if (!wantsAudio || camera.source.audio !== undefined) return camera;
-  const described = await describeStream(camera.source.uri, { username: camera.source.username, password: camera.source.password }, 3000);
+export function withAudioFrom(camera: RecordedCamera, described: DescribeResult, log?: { warn(o: object, m: string): void }): RecordedCamera {
+  if (!wantsCameraAudio(camera) || camera.source.audio !== undefined || !described.ok) return camera;
   const { audio, unsupported } = cameraAudioFromSdp(described.audio);
   const key = `${camera.id}:${unsupported.join(',')}`;
   if (unsupported.length > 0 && !reportedUnsupported.has(key)) {
@@ -94,4 +96,16 @@ export async function withAudioTrack(camera: RecordedCamera, log?: { warn(o: obj
     log?.warn({ camera: camera.id, audio: unsupported }, `camera audio ${unsupported.join(', ')} cannot be recorded (only AAC and G.711 can): recorded without audio`);
   }
   return { ...camera, source: { ...camera.source, audio } };
+}
+
+/**
+ * Learns a camera's audio track from its SDP (RTSP DESCRIBE) before its pipeline is built: the passthrough
+ * recording carries it (AAC as is, G.711 as AAC) and must not wait for a track that does not exist; a
+ * transcode with `audio: 'camera'` decodes it into its output. A camera that cannot be asked now keeps its audio
+ * unknown (see withAudioFrom).
+ */
+export async function withAudioTrack(camera: RecordedCamera, log?: { warn(o: object, m: string): void }): Promise<RecordedCamera> {
+  if (!wantsCameraAudio(camera) || camera.source.audio !== undefined) return camera;
+  const described = await describeStream(camera.source.uri, { username: camera.source.username, password: camera.source.password }, 3000);
+  return withAudioFrom(camera, described, log);
 }

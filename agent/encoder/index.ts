@@ -8,7 +8,7 @@ import { EventEmitter } from 'node:events';
 import { mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { logger } from '../lib/log.ts';
-import { buildRecordingPipeline, segmentSeq, type RtspSource } from './pipeline-builder.ts';
+import { buildRecordingPipeline, segmentSeq, type CameraAudio, type RtspSource } from './pipeline-builder.ts';
 import { PipelineSupervisor, type ClosedSegment, type PipelineHealth, type PipelineState } from './pipeline-supervisor.ts';
 import type { BackoffOptions } from '../lib/backoff.ts';
 import type { StreamStats } from './stream-meter.ts';
@@ -64,6 +64,8 @@ export interface RecorderEvents {
 
 export class Recorder extends EventEmitter<RecorderEvents> {
   private readonly supervisors = new Map<string, PipelineSupervisor>();
+  /** Each recorded camera as its next run is built (its audio may be learned after the start). */
+  private readonly current = new Map<string, RecordedCamera>();
   /** Per transcoded camera: its place on the ladder of working encoders, and failed starts in a row. */
   private readonly encoderState = new Map<string, { index: number; failedStarts: number }>();
   private readonly liveOutputs = new Map<string, CameraLiveOutputs>();
@@ -83,6 +85,7 @@ export class Recorder extends EventEmitter<RecorderEvents> {
   /** Starts recording a camera (one that was discovered after start); a camera already recorded is kept. */
   add(camera: RecordedCamera): boolean {
     if (!this.started || this.supervisors.has(camera.id)) return false;
+    this.current.set(camera.id, camera);
     const { segmentSeconds, spoolDir } = this.options;
     const directory = join(spoolDir, camera.id);
     mkdirSync(directory, { recursive: true });
@@ -92,7 +95,7 @@ export class Recorder extends EventEmitter<RecorderEvents> {
       log: logger('encoder').child({ stream: camera.id }),
       ...(this.options.backoff ? { backoff: this.options.backoff } : {}),
       ...(this.options.stopTimeoutMs ? { stopTimeoutMs: this.options.stopTimeoutMs } : {}),
-      build: () => this.build(camera, directory),
+      build: () => this.build(this.current.get(camera.id) ?? camera, directory),
     });
     supervisor.on('segment', (segment) => this.emit('segment', segment));
     supervisor.on('stats', (stats) => this.emit('stats', camera.id, stats));
@@ -124,11 +127,25 @@ export class Recorder extends EventEmitter<RecorderEvents> {
       });
   }
 
+  /**
+   * The camera's audio track became known (its first DESCRIBE answered after the start: the camera was down
+   * then). The next run records it; a run already going without it is restarted once to take it — the camera has
+   * only just come back, so this costs a moment of footage once rather than the match's sound.
+   */
+  setAudio(cameraId: string, audio: CameraAudio): boolean {
+    const camera = this.current.get(cameraId);
+    if (!camera || camera.source.audio !== undefined) return false;
+    this.current.set(cameraId, { ...camera, source: { ...camera.source, audio } });
+    if (audio !== 'none') this.supervisors.get(cameraId)?.restart(`the camera's audio (${audio}) is known now`);
+    return true;
+  }
+
   /** Stops recording a camera (its event is over, in event-driven recording); its last segment is closed. */
   async remove(cameraId: string): Promise<boolean> {
     const supervisor = this.supervisors.get(cameraId);
     if (!supervisor) return false;
     this.supervisors.delete(cameraId);
+    this.current.delete(cameraId);
     const live = this.liveOutputs.get(cameraId);
     this.liveOutputs.delete(cameraId);
     await Promise.all([supervisor.stop(), live?.stop()]);

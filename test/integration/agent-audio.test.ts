@@ -5,7 +5,7 @@ import test from 'ava';
 import Database from 'better-sqlite3';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { startMosquitto, startVirtualCamera, type VirtualCamera } from '../helpers/index.ts';
+import { freePort, startMosquitto, startVirtualCamera, type VirtualCamera } from '../helpers/index.ts';
 import { startAgent } from '../helpers/agent.ts';
 import { probeMedia } from '../helpers/media.ts';
 
@@ -96,4 +96,37 @@ test('passthrough segments carry the camera audio as AAC: AAC as is, PCMA and PC
     const skew = Math.abs(Number(sound.start_time) - Number(video.start_time));
     t.true(skew < 0.5, `${audio}: audio and video start together (${skew.toFixed(3)} s apart)`);
   }
+});
+
+test('a camera down when the agent starts: its sound is learned from its first answer and recorded from then on', async (t) => {
+  const broker = await startMosquitto();
+  t.teardown(() => broker.stop());
+  const port = await freePort();
+  const agent = await startAgent({
+    config: {
+      boxId: 'box-audio-late',
+      log: { level: 'debug' },
+      mqtt: { url: broker.url },
+      discovery: { enabled: false },
+      cameraHealth: { probeIntervalSeconds: 2 },
+      cameras: [{ id: 'late', rtsp: `rtsp://127.0.0.1:${port}/stream` }],
+    },
+  });
+  t.teardown(() => agent.cleanup());
+  // Its first pipeline is built without sound (nothing answered the DESCRIBE), and fails: the camera is not there.
+  await agent.waitForLog((l) => l.msg === 'starting pipeline', 30_000, 'the first pipeline, without the camera');
+  const camera = await startVirtualCamera({ width: 320, height: 240, fps: 15, audio: 'pcma', port });
+  t.teardown(() => camera.stop());
+  const learned = await agent.waitForLog((l) => l.msg === 'camera audio learned from its first answer', 30_000, 'the audio learned');
+  t.is(learned['audio'], 'pcma');
+  let after = 0;
+  const learnedAt = agent.logs().indexOf(learned);
+  await agent.waitForLog(() => (after = agent.logs().slice(learnedAt).filter((l) => l.msg === 'segment closed').length) >= 3, 60_000, 'three segments after the audio was learned');
+  await agent.stop();
+  const db = new Database(agent.databaseFile, { readonly: true });
+  const last = (db.prepare("SELECT path FROM segments WHERE stream_id = 'late' ORDER BY seq DESC LIMIT 1").get() as { path: string }).path;
+  db.close();
+  const streams = await streamsOf(last);
+  t.deepEqual(streams.map((s) => `${s.codec_type}:${s.codec_name}`).sort(), ['audio:aac', 'video:h264'], `the camera's G.711 recorded as AAC (${after} segments after)`);
+  t.true((await meanVolumeDb(last)) > -20, 'the camera\'s tone, not silence');
 });
