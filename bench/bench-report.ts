@@ -1,6 +1,8 @@
 // Shared by the benchmarks: write a result section into docs/BENCHMARKS.md between markers, and run a
 // benchmark's main with one way of reporting an interruption or a failure.
+import { readFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 
 export const BENCHMARKS_DOC = fileURLToPath(new URL('../docs/BENCHMARKS.md', import.meta.url));
@@ -22,4 +24,10 @@ export function runBench(main: () => Promise<void>): void {
     console.error(interrupted ? 'interrupted; everything started was stopped' : `bench failed: ${(err as Error).stack ?? String(err)}`);
     process.exitCode = interrupted ? 130 : 1;
   });
+}
+
+/** The machine and the time of a run, for a results heading: date (UTC), CPU, cores, kernel, Node. */
+export function machineLine(): string {
+  const cpu = /^model name\s*:\s*(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? 'unknown CPU';
+  return `${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC · ${cpu}, ${os.cpus().length} cores · kernel ${os.release()} · Node ${process.version}`;
 }

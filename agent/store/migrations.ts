@@ -140,5 +140,15 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 6,
+    name: 'pending-index',
+    sql: `
+      -- The uploader looks for the oldest pending segment at every step: a partial index over the pending rows
+      -- alone, in that order, lets it read from the front instead of sorting every pending row (0.8 s at 100 000
+      -- pending after a long outage — bench/spool).
+      CREATE INDEX segments_pending_by_start ON segments (start_time, stream_id, seq) WHERE state = 'pending';
+    `,
+  },
 ];
 

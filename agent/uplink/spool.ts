@@ -170,9 +170,19 @@ export class Spool extends EventEmitter<SpoolEvents> {
     return this.store.prepare('SELECT * FROM segments WHERE stream_id = ? AND seq = ?').get(streamId, seq) as SegmentRow | undefined;
   }
 
-  /** Segments waiting for the ingest, in sequence order. */
+  /** Segments waiting for the ingest, oldest first. All of them: for a long backlog, prefer pendingOldestFirst(). */
   pending(): SegmentRow[] {
-    return this.store.prepare("SELECT * FROM segments WHERE state = 'pending' ORDER BY start_time, stream_id, seq").all() as SegmentRow[];
+    return this.store.prepare(PENDING_OLDEST_FIRST).all() as SegmentRow[];
+  }
+
+  /**
+   * Segments waiting for the ingest, oldest first, read one at a time from the pending index: a caller that
+   * stops early (the next upload) costs rows read, not the whole backlog. Consume it synchronously (no await in
+   * between: rows written meanwhile may or may not show).
+   */
+  pendingOldestFirst(): IterableIterator<SegmentRow> {
+    // A statement of its own (not the store's shared one): an iterator left unfinished holds its statement busy.
+    return this.store.db.prepare(PENDING_OLDEST_FIRST).iterate() as IterableIterator<SegmentRow>;
   }
 
   /** Every segment of an event and stream, in sequence order (the event playlist's source). */
@@ -188,13 +198,19 @@ export class Spool extends EventEmitter<SpoolEvents> {
   /** The newest acknowledged segment of each stream (the ingest's live edge). */
   newestAcknowledged(): SegmentRow[] {
     return this.store
-      .prepare("SELECT s.* FROM segments s JOIN (SELECT stream_id, max(seq) AS seq FROM segments WHERE state IN ('uploaded', 'done') GROUP BY stream_id) m USING (stream_id, seq)")
+      .prepare(
+        `${STREAMS} SELECT seg.* FROM streams JOIN segments seg ON seg.stream_id = streams.s AND seg.seq = max(
+           coalesce((SELECT max(seq) FROM segments WHERE state = 'uploaded' AND stream_id = streams.s), -1),
+           coalesce((SELECT max(seq) FROM segments WHERE state = 'done' AND stream_id = streams.s), -1))`,
+      )
       .all() as SegmentRow[];
   }
 
   /** The newest segment of each stream (the live edge). */
   liveEdge(): SegmentRow[] {
-    return this.store.prepare('SELECT s.* FROM segments s JOIN (SELECT stream_id, max(seq) AS seq FROM segments GROUP BY stream_id) m USING (stream_id, seq)').all() as SegmentRow[];
+    return this.store
+      .prepare(`${STREAMS} SELECT seg.* FROM streams JOIN segments seg ON seg.stream_id = streams.s AND seg.seq = (SELECT max(seq) FROM segments WHERE stream_id = streams.s)`)
+      .all() as SegmentRow[];
   }
 
   /** The ingest acknowledged the segment: the file goes now, or after the replay window. */
@@ -383,6 +399,17 @@ export class Spool extends EventEmitter<SpoolEvents> {
 }
 
 /** A segment is a few hundred kB to a few MB: one read and one hash, cheaper than a stream of 64 kB chunks. */
+/**
+ * The streams in the ledger, one index lookup each (a skip-scan of the (stream_id, seq) key): with a long backlog a
+ * GROUP BY over every row took 12 ms at 100 000 rows, at every step of the uploader.
+ */
+const STREAMS = `WITH RECURSIVE streams(s) AS (
+  SELECT min(stream_id) FROM segments
+  UNION ALL SELECT (SELECT min(stream_id) FROM segments WHERE stream_id > s) FROM streams WHERE s IS NOT NULL
+)`;
+
+const PENDING_OLDEST_FIRST = "SELECT * FROM segments INDEXED BY segments_pending_by_start WHERE state = 'pending' ORDER BY start_time, stream_id, seq";
+
 export async function sha256File(path: string): Promise<string> {
   return createHash('sha256').update(await readFile(path)).digest('hex');
 }

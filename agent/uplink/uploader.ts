@@ -186,7 +186,7 @@ export class SegmentUploader extends EventEmitter<UploaderEvents> {
 
   /** Resolves when nothing is pending or in flight (tests, the demo's report). */
   async drained(): Promise<void> {
-    while (this.options.spool.pending().some((r) => this.uploadable(r)) || this.inFlight.size > 0 || this.dirtyPlaylists.size > 0 || this.writingPlaylists.size > 0 || this.eventPlaylistLater.size > 0) {
+    while (this.anyUploadable() || this.inFlight.size > 0 || this.dirtyPlaylists.size > 0 || this.writingPlaylists.size > 0 || this.eventPlaylistLater.size > 0) {
       await new Promise<void>((resolve) => {
         this.idle.add(resolve);
         setTimeout(resolve, 500).unref();
@@ -243,16 +243,19 @@ export class SegmentUploader extends EventEmitter<UploaderEvents> {
     if (this.inFlight.size === 0) this.notifyIdle();
   }
 
+  /**
+   * The next upload, or when to look again. Reads the live edge (one row per stream) and then the pending rows
+   * oldest first only as far as the first one it can send: after a day-long outage the backlog is 100 000 rows,
+   * and this runs at every step.
+   */
   private nextJob(now: number): Job | { wakeAt: number } | undefined {
-    const candidates = this.options.spool.pending().filter((r) => this.uploadable(r) && !this.inFlight.has(r.id));
-    if (candidates.length === 0) return undefined;
+    const ready = (r: SegmentRow): boolean => (this.notBefore.get(r.id) ?? 0) <= now;
     let earliest = Number.POSITIVE_INFINITY;
-    const ready = candidates.filter((r) => {
-      const at = this.notBefore.get(r.id) ?? 0;
-      if (at > now) earliest = Math.min(earliest, at);
-      return at <= now;
-    });
-    const edge = new Set(this.options.spool.liveEdge().map((r) => r.id));
+    const candidate = (r: SegmentRow): boolean => {
+      if (r.state !== 'pending' || !this.uploadable(r) || this.inFlight.has(r.id)) return false;
+      if (!ready(r)) earliest = Math.min(earliest, this.notBefore.get(r.id) ?? 0);
+      return true;
+    };
     // Live first: the newest segment of each stream, newest of all first. One per stream at a time: two of a
     // stream side by side each get half the link, and both arrive later than one after the other. A live upload
     // still going after two segment durations holds the next one back no longer (a stalled connection must not
@@ -261,7 +264,9 @@ export class SegmentUploader extends EventEmitter<UploaderEvents> {
       const previous = this.liveInFlight.get(streamId);
       return previous ? previous.startedAt + 2 * this.options.segmentSeconds * 1000 : 0;
     };
-    const edges = ready.filter((r) => edge.has(r.id));
+    const edgeRows = this.options.spool.liveEdge();
+    const edge = new Set(edgeRows.map((r) => r.id));
+    const edges = edgeRows.filter((r) => candidate(r) && ready(r));
     const live = edges.filter((r) => heldUntil(r.stream_id) <= now).sort((a, b) => Date.parse(b.start_time) - Date.parse(a.start_time))[0];
     if (live) return { row: live, live: true };
     // Backfill runs behind the live edge, never beside it, and leaves a slot free for the next live segment.
@@ -269,10 +274,21 @@ export class SegmentUploader extends EventEmitter<UploaderEvents> {
     // backfill side by side, the newest segment at the ingest trailed the newest recorded by p50 4, p90 5.
     if (this.liveInFlight.size > 0) return edges.length > 0 ? { wakeAt: Math.min(...edges.map((r) => heldUntil(r.stream_id))) } : undefined;
     if (this.slots() > 1 && this.inFlight.size >= this.slots() - 1) return undefined;
-    const backfill = ready.find((r) => !edge.has(r.id));
+    let backfill: SegmentRow | undefined;
+    for (const row of this.options.spool.pendingOldestFirst()) {
+      if (edge.has(row.id) || !candidate(row) || !ready(row)) continue;
+      backfill = row;
+      break;
+    }
     if (!backfill) return Number.isFinite(earliest) ? { wakeAt: earliest } : undefined;
     if (now < this.backfillAt) return { wakeAt: this.backfillAt };
     return { row: backfill, live: false };
+  }
+
+  /** Whether a pending segment could be sent (stops at the first). */
+  private anyUploadable(): boolean {
+    for (const row of this.options.spool.pendingOldestFirst()) if (this.uploadable(row)) return true;
+    return false;
   }
 
   private async upload(job: Job): Promise<void> {

@@ -46,7 +46,7 @@ test('stored in UTC, executed, and resumed after an agent restart mid-event from
   const { file } = await open(t, 'schedule-restart');
   const clock = new FakeClock(at(0));
   let store = Store.open(file);
-  t.is(store.schemaVersion(), 5);
+  t.true(store.schemaVersion() >= 5, 'the schedule tables are there (migration 5)');
   const first = service(store, clock);
   await first.schedule.start();
   const result = first.schedule.applyMessage(JSON.stringify(SCHEDULE), 'mqtt');
