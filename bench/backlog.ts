@@ -5,7 +5,8 @@
  *
  * Peer in the same run, on the same database: the way it was done before (every pending row read and sorted, the
  * live edge by a GROUP BY over the whole ledger), against the pending index read from its front and the live edge
- * by one key lookup per stream (agent/uplink/spool.ts). Reported as times per step and their ratio.
+ * by one key lookup per stream (agent/uplink/spool.ts). The same for the quota's eviction order, which runs for
+ * every new segment once a long outage has filled the disk. Reported as times per step and their ratio.
  *
  *   node --import tsx bench/backlog.ts [--rows 100000] [--runs 20] [--write]
  */
@@ -61,6 +62,8 @@ async function main(): Promise<void> {
     const measured = [
       ['the oldest pending segment (backfill)', time(() => before.pending.all()[0], Math.min(runs, 5)), time(oldest, runs)],
       ['the live edge (newest segment of each stream)', time(() => before.edge.all(), runs), time(() => spool.liveEdge(), runs)],
+      // Over quota (a long outage fills the disk): the quota pass of every new segment looks for the first to evict.
+      ['over quota: the first segment to evict', time(() => before.pending.all()[0], Math.min(runs, 5)), time(() => (spool as unknown as { evictionOrder(): Iterator<unknown> }).evictionOrder().next(), runs)],
     ] as const;
     store.close();
     const row = (cells: Array<string | number>) => `| ${cells.join(' | ')} |`;
