@@ -464,6 +464,9 @@ export class SegmentUploader extends EventEmitter<UploaderEvents> {
     const full = eventPlaylist(rows, running);
     await put(EVENT_PLAYLIST, full.text);
     this.eventPlaylistAt.set(key, performance.now());
+    // Written now (the event ended, or its time came): a deferred rewrite would only repeat it.
+    clearTimeout(this.eventPlaylistLater.get(key));
+    this.eventPlaylistLater.delete(key);
     this.emit('playlist', { eventId, streamId, name: EVENT_PLAYLIST, complete: full.complete });
   }
 
