@@ -39,7 +39,7 @@ const STOP_DEADLINE_MS = 10_000;
 /** Exit code of a requested restart (EX_TEMPFAIL): systemd starts the agent again. */
 export const EXIT_RESTART = 75;
 /** Events after which a health report goes out at once (issue 6: "and at once when a state changes"). */
-const STATE_EVENTS = new Set(['camera-online', 'camera-offline', 'uplink-state', 'slate-on', 'slate-off', 'encoder-fallback', 'spool-eviction']);
+const STATE_EVENTS = new Set(['camera-online', 'camera-offline', 'uplink-state', 'slate-on', 'slate-off', 'encoder-fallback', 'spool-eviction', 'pipeline-restart', 'thermal', 'disk']);
 const log = logger('agent');
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -116,6 +116,10 @@ export async function runAgent(configFile: string): Promise<number> {
     const store = Store.open(config.paths.database);
     steps.push({ name: 'store', stop: () => store.close() });
     const bootCount = store.increment('boot_count');
+    // Whether the previous run went through its stop sequence: not (a kill -9, a crash, a power cut) is worth saying.
+    const previousExit = bootCount === 1 ? 'first-start' : store.getMeta('agent.stopped_cleanly') === '1' ? 'clean' : 'unclean';
+    store.setMeta('agent.stopped_cleanly', '0');
+    steps.push({ name: 'clean-stop mark', stop: () => store.setMeta('agent.stopped_cleanly', '1') });
     log.info({ version: VERSION, boxId: config.boxId, bootId, bootCount, database: store.path, migrated: store.appliedMigrations }, 'venuebox agent starting');
 
 
@@ -150,6 +154,7 @@ export async function runAgent(configFile: string): Promise<number> {
       void mqtt.publish('events', { ...event, ts: new Date().toISOString() });
       if (STATE_EVENTS.has(event.type)) health?.stateChanged();
     };
+    publishEvent({ type: 'agent-started', bootId, bootCount, version: VERSION, previousExit });
     mkdirSync(config.paths.spool, { recursive: true });
     const fixedEvent = config.recording.eventId ?? null;
     // The schedule before the uplink and the recorder: they ask it which event a segment belongs to. The
@@ -229,6 +234,7 @@ export async function runAgent(configFile: string): Promise<number> {
     const recorded = new Map<string, Promise<void>>();
     recorder.on('segment', (segment) => recorded.set(segment.streamId, uplink.segmentClosed(segment).catch(() => undefined)));
     recorder.on('encoder-fallback', (fallback) => publishEvent({ type: 'encoder-fallback', ...fallback }));
+    recorder.on('pipeline-restart', (cameraId, restart) => publishEvent({ type: 'pipeline-restart', cameraId, ...restart }));
     recorder.on('live', ({ type, ...live }) => publishEvent({ type: `live-${type}`, ...live }));
     recorder.on('source', (cameraId, event) =>
       publishEvent(event.type === 'source-lost' ? { type: 'slate-on', cameraId, reason: event.reason } : { type: 'slate-off', cameraId, lostMs: event.lostMs }),
@@ -347,7 +353,7 @@ export async function runAgent(configFile: string): Promise<number> {
     );
 
     health = new HealthReporter(
-      { boxId: config.boxId, bootId, versions: { agent: VERSION, node: process.versions.node, gstreamer: await gstreamerVersion() }, encoderProfile: () => hardwareProfile, spoolPath: config.paths.spool, pipelines: () => recorder.health(), cameras: () => monitor.health(), spool: () => uplink.health().spool, uplink: () => uplink.health().uplink, outbox: () => outbox.stats(), mqtt: () => mqttCounters(mqtt), schedule: () => scheduleSummary(schedule) },
+      { boxId: config.boxId, bootId, versions: { agent: VERSION, node: process.versions.node, gstreamer: await gstreamerVersion() }, encoderProfile: () => hardwareProfile, spoolPath: config.paths.spool, pipelines: () => recorder.health(), cameras: () => monitor.health(), spool: () => uplink.health().spool, uplink: () => uplink.health().uplink, outbox: () => outbox.stats(), mqtt: () => mqttCounters(mqtt), schedule: () => scheduleSummary(schedule), publishEvent, diskLowBytes: 2 * config.spool.minFreeMegabytes * 1024 * 1024 },
       config.mqtt.healthIntervalSeconds * 1000,
       (report) => mqtt.publish('health', report),
     );

@@ -9,7 +9,7 @@ import { mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { logger } from '../lib/log.ts';
 import { buildRecordingPipeline, segmentSeq, type CameraAudio, type RtspSource } from './pipeline-builder.ts';
-import { PipelineSupervisor, type ClosedSegment, type PipelineHealth, type PipelineState } from './pipeline-supervisor.ts';
+import { PipelineSupervisor, type ClosedSegment, type PipelineHealth, type PipelineState, type SupervisorEvents } from './pipeline-supervisor.ts';
 import type { BackoffOptions } from '../lib/backoff.ts';
 import type { StreamStats } from './stream-meter.ts';
 import type { HostEvent } from './pipeline-host-protocol.ts';
@@ -55,6 +55,8 @@ export interface RecorderEvents {
   stats: [string, StreamStats];
   /** A camera's pipeline changed state (running, backoff after its stream ended, …). */
   'pipeline-state': [string, PipelineState];
+  /** A camera's recording run ended and restarts (or restarts are paused): see the supervisor's `restart`. */
+  'pipeline-restart': [string, SupervisorEvents['restart'][0]];
   source: [string, Extract<HostEvent, { type: 'source-lost' | 'source-restored' }>];
   'encoder-fallback': [{ cameraId: string; from: string; to: string | undefined; reason: string }];
   live: [LiveOutputEvent];
@@ -100,6 +102,7 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     supervisor.on('segment', (segment) => this.emit('segment', segment));
     supervisor.on('stats', (stats) => this.emit('stats', camera.id, stats));
     supervisor.on('state', (state) => this.emit('pipeline-state', camera.id, state));
+    supervisor.on('restart', (restart) => this.emit('pipeline-restart', camera.id, restart));
     supervisor.on('source', (event) => this.emit('source', camera.id, event));
     if (camera.transcode) supervisor.on('failed', (failure) => this.onTranscodeFailure(camera.id, failure));
     this.supervisors.set(camera.id, supervisor);

@@ -63,6 +63,11 @@ export interface SupervisorEvents {
   segment: [ClosedSegment];
   stats: [StreamStats];
   state: [PipelineState];
+  /**
+   * A run that had recorded ended (its restart follows after `retryInMs`), or restarts are paused after too many
+   * failures (`gaveUp`). Not said for each failed retry while the camera stays away (camera-offline says that).
+   */
+  restart: [{ reason: string; retryInMs: number; gaveUp: boolean; restarts: number }];
 }
 
 export class PipelineSupervisor extends EventEmitter<SupervisorEvents> {
@@ -261,12 +266,14 @@ export class PipelineSupervisor extends EventEmitter<SupervisorEvents> {
     const ranForMs = this.runStartedAt ? performance.now() - this.runStartedAt : 0;
     const decision = this.policy.onFailure(performance.now(), ranForMs, producedSegments);
     if (decision.action === 'give-up') {
+      this.emit('restart', { reason, retryInMs: decision.retryInMs, gaveUp: true, restarts: this.stats.restarts });
       this.setState('failed');
       log.error({ reason: this.stats.lastError, stderr: stderrTail, retryInMs: decision.retryInMs }, 'pipeline failed too often; pausing restarts');
       this.restartTimer = setTimeout(() => this.launch(), decision.retryInMs);
       return;
     }
     this.stats.restarts += 1;
+    if (producedSegments) this.emit('restart', { reason, retryInMs: decision.delayMs, gaveUp: false, restarts: this.stats.restarts });
     this.setState('backoff');
     log.warn(
       { reason: this.stats.lastError, stderr: stderrTail.length > 0 ? stderrTail : undefined, attempt: decision.attempt, delayMs: decision.delayMs },

@@ -176,6 +176,11 @@ export class BoxSampler {
     return this.failures;
   }
 
+  /** A sample now (shared with one already running). */
+  sampleNow(): Promise<void> {
+    return this.sample();
+  }
+
   private sample(): Promise<void> {
     // Never two samples at once: a slow systeminformation call must not pile up.
     this.sampling ??= this.takeSample().finally(() => (this.sampling = undefined));

@@ -6,7 +6,7 @@ import type { HealthPayload } from '../uplink/topics.ts';
 import type { PipelineHealth } from '../encoder/index.ts';
 import type { LiveOutputHealth } from '../encoder/live-output-supervisor.ts';
 import type { CameraHealthReport } from '../cameras/camera-monitor.ts';
-import { BoxSampler } from './box-sampler.ts';
+import { BoxSampler, type BoxSample } from './box-sampler.ts';
 import { logger } from '../lib/log.ts';
 
 export interface HealthSources {
@@ -23,7 +23,16 @@ export interface HealthSources {
   outbox: () => HealthPayload['outbox'];
   mqtt: () => HealthPayload['mqtt'];
   schedule: () => HealthPayload['schedule'];
+  /** The timeline's thermal and disk events go here (on a change of state, with hysteresis). */
+  publishEvent?: (event: { type: string; [key: string]: unknown }) => void;
+  /** Free space on the spool's file system below which the disk is reported low (before the quota must evict). */
+  diskLowBytes?: number;
+  /** Where sysfs is (tests give a tree of their own); default /sys. */
+  sysRoot?: string;
 }
+
+/** The CPU is reported hot from here, and normal again 5 °C below (x86 mini-PCs throttle at ~95–100 °C). */
+export const THERMAL_HOT_C = 85;
 
 export class HealthReporter {
   private readonly sampler: BoxSampler;
@@ -36,12 +45,17 @@ export class HealthReporter {
     private readonly publish: (report: HealthPayload) => unknown,
   ) {
     // Sample a little more often than we report, so every report carries a fresh sample.
-    this.sampler = new BoxSampler(sources.spoolPath, Math.max(1000, Math.floor(intervalMs / 2)), logger('health'));
+    this.sampler = new BoxSampler(sources.spoolPath, Math.max(1000, Math.floor(intervalMs / 2)), logger('health'), sources.sysRoot);
   }
 
   async start(): Promise<void> {
     await this.sampler.start();
     this.schedule();
+  }
+
+  /** A fresh sample now (the next report carries it). */
+  refresh(): Promise<void> {
+    return this.sampler.sampleNow();
   }
 
   stop(): void {
@@ -72,8 +86,32 @@ export class HealthReporter {
     this.timer.unref();
   }
 
+  private thermalHot = false;
+  private diskLow = false;
+
+  /** Thermal and disk state changes as timeline events, each said once per crossing (hysteresis both ways). */
+  private watchThresholds(sample: BoxSample): void {
+    const publish = this.sources.publishEvent;
+    if (!publish) return;
+    const t = sample.cpu.temperatureC;
+    if (t !== null) {
+      const hot = this.thermalHot ? t >= THERMAL_HOT_C - 5 : t >= THERMAL_HOT_C;
+      if (hot !== this.thermalHot) {
+        this.thermalHot = hot;
+        publish({ type: 'thermal', state: hot ? 'hot' : 'normal', temperatureC: t, hotC: THERMAL_HOT_C });
+      }
+    }
+    const low = this.sources.diskLowBytes;
+    const free = sample.disk.freeBytes;
+    if (low !== undefined && sample.disk.totalBytes > 0 && (this.diskLow ? free >= low * 1.25 : free < low)) {
+      this.diskLow = !this.diskLow;
+      publish({ type: 'disk', state: this.diskLow ? 'low' : 'ok', freeBytes: free, lowBytes: low });
+    }
+  }
+
   report(): HealthPayload {
     const sample = this.sampler.current();
+    if (sample) this.watchThresholds(sample);
     return {
       boxId: this.sources.boxId,
       bootId: this.sources.bootId,

@@ -149,6 +149,10 @@ export const EVENT_TYPES = [
   'schedule-refused',
   'clock-jump',
   'readiness',
+  'agent-started',
+  'pipeline-restart',
+  'thermal',
+  'disk',
 ] as const;
 
 export const eventSchema = z

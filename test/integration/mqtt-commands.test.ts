@@ -78,6 +78,11 @@ test('every command answers on the MQTT 5 response topic; bad commands get clear
     30_000,
     'a health report with the pipeline restarted and running',
   );
+  // On the timeline: the agent's start (its first: no previous exit to speak of) and the recording run that ended.
+  const timeline = () => watch.messages.filter((m) => m.topic.endsWith('/events')).map((m) => m.json() as Record<string, unknown>);
+  t.like(timeline().find((e) => e['type'] === 'agent-started'), { bootCount: 1, previousExit: 'first-start' });
+  t.like(timeline().find((e) => e['type'] === 'pipeline-restart'), { cameraId: 'cam1', gaveUp: false, restarts: 1 });
+  t.regex(String(timeline().find((e) => e['type'] === 'pipeline-restart')?.['reason']), /restart-pipeline command/, 'the reason says why');
 
   const level = await ctl.send('set-log-level', { level: 'debug', durationSeconds: 3 });
   t.true(level.ok, level.error);
@@ -144,8 +149,11 @@ test('update-config: an invalid config is refused naming the key; a valid one ap
   t.teardown(() => watch.stop());
   const dir = await makeTempDir('cfg-agent');
   t.teardown(() => dir.remove());
+  // The whole config, paths included: an update replaces the config, and one without paths would move the box's
+  // state to the default /var/lib/venuebox (seen: a second run with boot count 57, from earlier runs there).
   const base = {
     boxId,
+    paths: { state: path.join(dir.path, 'state'), logs: path.join(dir.path, 'logs') },
     log: { level: 'info' },
     mqtt: { url: broker.url, keepaliveSeconds: 5, healthIntervalSeconds: 5 },
     cameras: [{ id: 'cam1', rtsp: camera.url }],
@@ -168,6 +176,9 @@ test('update-config: an invalid config is refused naming the key; a valid one ap
   agent = await startAgent({ config: base, dir, keepConfig: true });
   await watch.waitFor((m) => m.topic.endsWith('/events') && (m.json() as { type: string }).type === 'config-applied', 40_000, 'config-applied');
   t.is((JSON.parse(await readFile(agent.configFile, 'utf8')) as typeof base).mqtt.healthIntervalSeconds, 7);
+  // The restart is on the timeline: the second start, after a clean exit.
+  await watch.waitFor((m) => m.topic.endsWith('/events') && (m.json() as { type: string; bootCount?: number }).type === 'agent-started' && (m.json() as { bootCount: number }).bootCount === 2, 10_000, 'agent-started of the second run');
+  t.like(watch.messages.map((m) => m.json() as Record<string, unknown>).find((e) => e['type'] === 'agent-started' && e['bootCount'] === 2), { previousExit: 'clean' });
 
   // A change that cuts the box off its broker: it cannot be confirmed, so it is rolled back.
   const unreachable = await ctl.send('update-config', { config: { ...base, mqtt: { ...base.mqtt, url: 'mqtt://127.0.0.1:9' } }, healthTimeoutSeconds: 10 });

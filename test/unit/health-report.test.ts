@@ -167,3 +167,37 @@ test('GPU use is read where the driver exposes it (amdgpu\'s gpu_busy_percent), 
   const intel = await sysfs(t, { 'class/drm/card0/gt_act_freq_mhz': '350', 'class/drm/card0/device/vendor': '0x8086' });
   t.deepEqual(await findGpuBusyFiles(intel), [], 'i915 has no busy file: unknown, not 0');
 });
+
+test('thermal and disk go on the timeline once per crossing: hot at 85 °C, normal again below 80; disk low, ok again above 1.25 × the mark', async (t) => {
+  const sys = await sysfs(t, { 'class/hwmon/hwmon0/name': 'coretemp', 'class/hwmon/hwmon0/temp1_label': 'Package id 0', 'class/hwmon/hwmon0/temp1_input': '70000' });
+  const spool = await makeTempDir('health-spool');
+  t.teardown(() => spool.remove());
+  const events: Array<Record<string, unknown>> = [];
+  const src = sources(spool.path, { sysRoot: sys, publishEvent: (e) => events.push(e), diskLowBytes: 1 });
+  const reporter = new HealthReporter(src, 30_000, () => undefined);
+  await reporter.start();
+  t.teardown(() => reporter.stop());
+  const step = async (milliC: number) => {
+    await writeFile(path.join(sys, 'class/hwmon/hwmon0/temp1_input'), `${milliC}\n`);
+    await reporter.refresh();
+    reporter.report();
+  };
+  await step(70_000);
+  await step(86_000);
+  await step(82_000); // still hot: within the 5 °C hysteresis
+  await step(90_000);
+  await step(79_000);
+  t.deepEqual(
+    events.filter((e) => e['type'] === 'thermal').map((e) => [e['state'], e['temperatureC']]),
+    [['hot', 86], ['normal', 79]],
+  );
+  // The disk: low once its free space is under the mark (here: a mark above what this disk has), ok again above 1.25 ×.
+  const free = reporter.report().disk.freeBytes;
+  src.diskLowBytes = free * 2;
+  await step(70_000);
+  src.diskLowBytes = Math.floor(free / 1.2); // above the mark, but not by 25 %: still low
+  await step(70_000);
+  src.diskLowBytes = Math.floor(free / 2);
+  await step(70_000);
+  t.deepEqual(events.filter((e) => e['type'] === 'disk').map((e) => e['state']), ['low', 'ok']);
+});
