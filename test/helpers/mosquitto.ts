@@ -24,7 +24,19 @@ export interface MosquittoOptions {
    * TLS listener (the URL becomes mqtts://). By default a client certificate signed by `caFile` is required
    * and its CN is the user name (`use_identity_as_username`): what the ACL's `%u` and `user` lines match.
    */
-  tls?: { caFile: string; certFile: string; keyFile: string; requireCertificate?: boolean; useIdentityAsUsername?: boolean };
+  tls?: {
+    caFile: string;
+    certFile: string;
+    keyFile: string;
+    requireCertificate?: boolean;
+    useIdentityAsUsername?: boolean;
+    /**
+     * The boxes' listener as docs/OPERATIONS.md sets it up: the client id is replaced by the certificate's CN
+     * (`use_username_as_clientid`), so no box can take another's session; controllers get a listener of their own
+     * (`controllerUrl`, same CA and ACL, their own client ids), with `per_listener_settings true`.
+     */
+    clientIdFromIdentity?: boolean;
+  };
   /** mosquitto ACL file (`acl_file`), used as it is. */
   aclFile?: string;
   /** Also log at debug level (mosquitto logs ACL denials, "Denied PUBLISH …", only there). */
@@ -33,6 +45,8 @@ export interface MosquittoOptions {
 
 export interface Mosquitto {
   url: string;
+  /** With tls.clientIdFromIdentity: the controllers' listener. */
+  controllerUrl?: string;
   host: string;
   port: number;
   username?: string;
@@ -54,22 +68,29 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Mosqu
     if (auth) {
       await run('mosquitto_passwd', ['-b', '-c', path.join(dir.path, 'passwd'), auth.username, auth.password]);
     }
+    const tls = opts.tls;
+    const identity = tls !== undefined && tls.requireCertificate !== false && tls.useIdentityAsUsername !== false;
+    const split = identity && tls?.clientIdFromIdentity === true;
+    /** One listener and its security settings (with per_listener_settings true they belong to it). */
+    const listener = (port: number, clientIdFromIdentity: boolean): string[] => [
+      `listener ${port} ${host}`,
+      ...(tls
+        ? [
+            `cafile ${tls.caFile}`,
+            `certfile ${tls.certFile}`,
+            `keyfile ${tls.keyFile}`,
+            `require_certificate ${tls.requireCertificate !== false}`,
+            ...(identity ? ['use_identity_as_username true'] : []),
+            ...(clientIdFromIdentity ? ['use_username_as_clientid true'] : []),
+          ]
+        : []),
+      ...(auth ? [`allow_anonymous false`, `password_file ${path.join(dir.path, 'passwd')}`] : [`allow_anonymous ${!identity}`]),
+      ...(opts.aclFile ? [`acl_file ${opts.aclFile}`] : []),
+    ];
+    const controllerPort = split ? await freePort(opts.netns ? '127.0.0.1' : host) : 0;
     const launch = async (port: number): Promise<ManagedProcess> => {
-      const tls = opts.tls;
-      const identity = tls !== undefined && tls.requireCertificate !== false && tls.useIdentityAsUsername !== false;
       const conf = [
-        `listener ${port} ${host}`,
-        ...(tls
-          ? [
-              `cafile ${tls.caFile}`,
-              `certfile ${tls.certFile}`,
-              `keyfile ${tls.keyFile}`,
-              `require_certificate ${tls.requireCertificate !== false}`,
-              ...(identity ? ['use_identity_as_username true'] : []),
-            ]
-          : []),
-        ...(auth ? [`allow_anonymous false`, `password_file ${path.join(dir.path, 'passwd')}`] : [`allow_anonymous ${!identity}`]),
-        ...(opts.aclFile ? [`acl_file ${opts.aclFile}`] : []),
+        ...(split ? ['per_listener_settings true', ...listener(port, true), ...listener(controllerPort, false)] : listener(port, false)),
         'persistence false',
         // Not stdout: mosquitto's stdout is block-buffered into a pipe, so its lines arrive only at
         // exit. stderr is unbuffered.
@@ -105,6 +126,7 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Mosqu
     let stopped: Promise<void> | undefined;
     const broker: Mosquitto = {
       url: `${opts.tls ? 'mqtts' : 'mqtt'}://${host}:${port}`,
+      ...(split ? { controllerUrl: `mqtts://${host}:${controllerPort}` } : {}),
       host,
       port,
       stop: () => {

@@ -5,6 +5,9 @@
 //  - a TLS file that cannot be read, or a wrong passphrase, stops the start with a line naming the key;
 //  - the ACL confines a box to venuebox/v1/<its CN>/: a publish elsewhere gets PUBACK 0x87 (mosquitto 2.0.11
 //    answers MQTT 5 QoS 1 publishes that way; it drops QoS 0 ones silently) and is never delivered;
+//  - client ids: on a listener without use_username_as_clientid a box with a valid certificate closes another
+//    box's connection by taking its client id; with it (docs/OPERATIONS.md's broker) it cannot, and the agent and
+//    the controllers (on their own listener) work as before;
 //  - the last will: `offline / connection-lost` within 1.5 × keepalive of the last byte the broker heard when
 //    the link goes silent (TcpLink blackhole: no root needed; the nft variant is in test/system/mqtt-liveness),
 //    and within a second of a SIGKILL.
@@ -264,6 +267,55 @@ test('ACL: a box hears only its own commands and schedule, even subscribed to th
   await a2.subscribeAsync('venuebox/v1/+/+', { qos: 1 });
   await new Promise((r) => setTimeout(r, 500));
   t.deepEqual(retained, ['venuebox/v1/box-a/schedule'], 'only its own retained schedule');
+});
+
+/** Whether `client` is closed by the broker within the time it takes `probe` to make a round trip after `intruder` connects. */
+async function takenOver(world: { url: string }, victim: MqttClient, intruderTls: IClientOptions, clientId: string): Promise<boolean> {
+  const closed = new Promise<boolean>((resolve) => victim.once('close', () => resolve(true)));
+  const intruder = await mqtt.connectAsync(world.url, { protocolVersion: 5, clientId, ...intruderTls });
+  // The takeover happens while the broker handles the intruder's CONNECT, before its CONNACK: the victim is either
+  // closed by now (its socket's close follows) or still there, which a round trip of its own shows.
+  const stillThere = victim.connected ? publishReason(victim, 'venuebox/v1/box-a/events', '{"type":"probe"}').then((code) => code !== 0) : Promise.resolve(true);
+  const result = await Promise.race([closed, stillThere]);
+  await intruder.endAsync(true);
+  return result;
+}
+
+test('client ids: with use_username_as_clientid on the boxes\' listener a box cannot take another box\'s session (without it, it can); the agent and controllers work as before', async (t) => {
+  // The default broker of the other tests (one listener, the client id as the client sends it): the takeover works.
+  const plain = await tlsWorld(t);
+  const a1 = await connectBox(t, plain, 'box-a');
+  t.true(await takenOver(plain.broker, a1, await clientTls(plain.pki, 'box-b'), 'venuebox-box-a'), 'a box with a valid certificate kicks box-a off by its client id');
+  t.true(plain.broker.output().includes('already connected, closing old connection'));
+
+  // docs/OPERATIONS.md's broker: the boxes' client id is the certificate's CN; controllers on a listener of their own.
+  const pki = await createPki();
+  t.teardown(() => pki.remove());
+  const broker = await startMosquitto({ tls: { caFile: pki.caFile, ...(await pki.server()), clientIdFromIdentity: true }, aclFile: ACL, debugLog: true });
+  t.teardown(() => broker.stop());
+  const controller = await watchMqtt(broker.controllerUrl!, 'venuebox/v1/#', await clientTls(pki, 'controller'));
+  t.teardown(() => controller.stop());
+  const a2 = await mqtt.connectAsync(broker.url, { protocolVersion: 5, clientId: 'venuebox-box-a', ...(await clientTls(pki, 'box-a')) });
+  t.teardown(() => a2.endAsync(true));
+  t.false(await takenOver(broker, a2, await clientTls(pki, 'box-b'), 'venuebox-box-a'), 'box-b connects as itself; box-a stays');
+  t.false(broker.output().includes('already connected, closing old connection'), broker.output());
+  t.regex(broker.output(), /New client connected from .* as box-b \(/, 'the intruder got its own CN as client id');
+  // The ACL still holds on that listener: box-a may not speak for box-b.
+  t.is(await publishReason(a2, 'venuebox/v1/box-b/events', '{}'), NOT_AUTHORIZED);
+  await a2.endAsync(true);
+
+  // The real agent on that listener: its birth reaches the controller, and it answers a command.
+  const box = 'box-id-1';
+  const files = await pki.client(box);
+  await startBox(t, agentConfig(box, broker.url, { caFile: pki.caFile, ...files }));
+  await controller.waitFor(statusOf(box, (s) => s.state === 'online'), 30_000, 'the birth on the boxes\' listener');
+  const ctl = await mqtt.connectAsync(broker.controllerUrl!, { protocolVersion: 5, clientId: 'controller-cmd', ...(await clientTls(pki, 'controller')) });
+  t.teardown(() => ctl.endAsync(true));
+  const responseTopic = `venuebox/v1/${box}/responses/controller-cmd`;
+  await ctl.subscribeAsync(responseTopic, { qos: 1 });
+  const answered = new Promise<{ ok: boolean }>((resolve) => ctl.on('message', (_topic, payload) => resolve(JSON.parse(payload.toString('utf8')) as { ok: boolean })));
+  await ctl.publishAsync(`venuebox/v1/${box}/cmd/set-log-level`, JSON.stringify({ level: 'info' }), { qos: 1, properties: { responseTopic, correlationData: Buffer.from('1') } });
+  t.true((await answered).ok, 'the box answers the controller');
 });
 
 test('last will: a link gone silent (blackhole, nothing closed) gives offline/connection-lost within 1.5 × keepalive + the broker\'s keepalive sweep', async (t) => {
