@@ -218,6 +218,30 @@ test('the quota releases files in the documented order, oldest first within each
   t.is(Number(w.store.getMeta('spool.evictions')), end.evictions, 'the counter is durable (meta), not just in memory');
 });
 
+test('the owned-bytes tally the quota reads follows every change of ownership (checked against the ledger\'s sum)', async (t) => {
+  const w = await world(t, { keepUploadedMs: 60_000 });
+  const ledgerSum = () => (w.store.db.prepare("SELECT coalesce(sum(bytes), 0) AS b FROM segments WHERE state IN ('pending', 'uploaded')").get() as { b: number }).b;
+  const check = (what: string) => t.is(w.spool.ownedBytes(), ledgerSum(), what);
+  check('empty');
+  const rows: SegmentRow[] = [];
+  for (let seq = 0; seq < 6; seq++) rows.push(await w.add('cam1', seq, seq * 2, null));
+  check('after six new segments');
+  await w.add('cam1', 2, 4, null, fixtures.camera[0]); // the same seq again (a re-adoption): bytes may differ
+  check('after an upsert of a known segment');
+  await w.spool.markUploaded(w.row('cam1', 0)); // kept for replays: still owned
+  check('uploaded and kept');
+  await w.spool.expireKept(Date.now() + 120_000);
+  check('the kept copy expired');
+  w.quota.maxBytes = ledgerSum() - rows[1]!.bytes + 1;
+  t.is((await w.spool.enforceQuota()).length, 1);
+  check('one evicted');
+  const noKeep = await world(t);
+  const row = await noKeep.add('cam2', 0, 0, null);
+  t.is(noKeep.spool.ownedBytes(), row.bytes);
+  await noKeep.spool.markUploaded(row); // not kept: released at once
+  t.is(noKeep.spool.ownedBytes(), 0);
+});
+
 test('one pass brings the spool under its quota in a single sweep and stops there', async (t) => {
   const w = await world(t);
   const rows: SegmentRow[] = [];
