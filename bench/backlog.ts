@@ -56,6 +56,10 @@ async function main(): Promise<void> {
       pending: store.db.prepare("SELECT * FROM segments WHERE state = 'pending' ORDER BY start_time, stream_id, seq"),
       edge: store.db.prepare('SELECT s.* FROM segments s JOIN (SELECT stream_id, max(seq) AS seq FROM segments GROUP BY stream_id) m USING (stream_id, seq)'),
       owned: store.db.prepare("SELECT coalesce(sum(bytes), 0) AS b FROM segments WHERE state IN ('pending', 'uploaded')"),
+      stats: [
+        store.db.prepare("SELECT count(*) AS n, coalesce(sum(bytes), 0) AS b FROM segments WHERE state IN ('pending', 'uploaded')"),
+        store.db.prepare("SELECT count(*) AS n, coalesce(sum(bytes), 0) AS b, min(start_time) AS oldest FROM segments WHERE state = 'pending'"),
+      ],
     };
     const oldest = (): unknown => {
       for (const row of spool.pendingOldestFirst()) return row;
@@ -67,6 +71,8 @@ async function main(): Promise<void> {
       // Over quota (a long outage fills the disk): the quota pass of every new segment looks for the first to evict.
       // The quota's check with every new segment: the bytes the spool owns (a running tally, summed once a minute).
       ['the bytes the spool owns (the quota, every segment)', time(() => before.owned.get(), runs), time(() => spool.ownedBytes(), runs)],
+      // Once per health report: the spool's counts and the oldest backlog segment.
+      ['the spool\'s figures for a health report', time(() => before.stats.map((q) => q.get()), runs), time(() => spool.stats(), runs)],
       ['over quota: the first segment to evict', time(() => before.pending.all()[0], Math.min(runs, 5)), time(() => (spool as unknown as { evictionOrder(): Iterator<unknown> }).evictionOrder().next(), runs)],
     ] as const;
     store.close();

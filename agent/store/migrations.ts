@@ -145,10 +145,10 @@ export const MIGRATIONS: readonly Migration[] = [
     name: 'pending-index',
     sql: `
       -- The uploader looks for the oldest pending segment at every step, and the quota, over its limit, for the
-      -- first to evict (by event): a partial index over the pending rows alone, in that order and with the event,
-      -- lets both read from the front instead of reading every pending row (~1 s at 100 000 pending after a long
-      -- outage — bench/backlog.ts).
-      CREATE INDEX segments_pending_by_start ON segments (start_time, stream_id, seq, event_id) WHERE state = 'pending';
+      -- first to evict (by event), and health counts the backlog: a partial index over the pending rows alone, in
+      -- that order, with the event and the bytes, lets them read from its front or from it alone instead of reading
+      -- every pending row (~1 s at 100 000 pending after a long outage — bench/backlog.ts).
+      CREATE INDEX segments_pending_by_start ON segments (start_time, stream_id, seq, event_id, bytes) WHERE state = 'pending';
     `,
   },
 ];
