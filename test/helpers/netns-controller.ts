@@ -18,8 +18,8 @@ export interface ControllerLine {
   retain: boolean;
   /** The payload as it came. */
   payload: string;
-  /** The payload parsed, or undefined when it is not a JSON object. */
-  json: Record<string, unknown> | undefined;
+  /** The payload parsed; empty when it is not a JSON object. */
+  json: Record<string, unknown>;
   /** Date.now() when the line reached the test. */
   at: number;
 }
@@ -44,6 +44,8 @@ export interface WatchControllerOptions {
   /** The certificate's CN; default controller. */
   commonName?: string;
   timeoutMs?: number;
+  /** Called after every line (a test's change waker). */
+  onLine?: () => void;
 }
 
 /** MQTT topic filter match (`+` one level, `#` the rest). */
@@ -58,13 +60,18 @@ export function topicMatches(filter: string, topic: string): boolean {
   return f.length === t.length;
 }
 
-/** How the controller logs in: a client certificate from the test PKI (TLS), or a user name and password (plain). */
-export type ControllerAccess = Pki | { username: string; password: string };
+/**
+ * How the controller logs in: a client certificate from the test PKI (TLS), a user name and password (plain), or
+ * nothing (a broker that allows anonymous clients, e.g. the box's own in the uplink and schedule tests).
+ */
+export type ControllerAccess = Pki | { username: string; password: string } | 'anonymous';
 
 export async function watchController(t: ExecutionContext, topo: Topology, broker: Pick<Mosquitto, 'port'>, access: ControllerAccess, options: WatchControllerOptions): Promise<ControllerWatch> {
   const probeTopic = options.probeTopic ?? 'venuebox/v1/probe/status';
   let login: string[];
-  if ('username' in access) {
+  if (access === 'anonymous') {
+    login = [];
+  } else if ('username' in access) {
     login = ['-u', access.username, '-P', access.password];
   } else {
     const controller = await access.client(options.commonName ?? 'controller');
@@ -89,7 +96,7 @@ export async function watchController(t: ExecutionContext, topo: Topology, broke
       const second = first < 0 ? -1 : line.indexOf('\t', first + 1);
       if (second < 0) continue;
       const payload = line.slice(second + 1);
-      let json: Record<string, unknown> | undefined;
+      let json: Record<string, unknown> = {};
       try {
         const parsed = JSON.parse(payload) as unknown;
         if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) json = parsed as Record<string, unknown>;
@@ -97,6 +104,7 @@ export async function watchController(t: ExecutionContext, topo: Topology, broke
         /* not JSON: kept as text */
       }
       list.push({ topic: line.slice(0, first), retain: line.slice(first + 1, second) === '1', payload, json, at });
+      options.onLine?.();
     }
   });
   void sub.exited.then(({ code, signal }) => list.fail((what) => `the controller's mosquitto_sub exited (code ${code}, signal ${signal}) while waiting for ${what}; its output:\n${sub.output()}`));

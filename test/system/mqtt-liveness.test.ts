@@ -52,14 +52,14 @@ async function lastWill(t: ExecutionContext, c: Case): Promise<void> {
   const { topo, cloud } = c.world;
   const status = await watchController(t, topo, c.broker, c.controller, { host: 'cloud', address: cloud, topics: ['venuebox/v1/+/status'] });
   const mine = (match: (s: { state: unknown; reason: unknown; at: number }) => boolean) => (l: ControllerLine) =>
-    l.topic === `venuebox/v1/${BOX}/status` && match({ state: l.json?.['state'], reason: l.json?.['reason'], at: l.at });
+    l.topic === `venuebox/v1/${BOX}/status` && match({ state: l.json['state'], reason: l.json['reason'], at: l.at });
   const agent = await startAgent({
     netns: topo.ns('box'),
     config: { boxId: BOX, discovery: { enabled: false }, mqtt: { url: c.broker.url, keepaliveSeconds: c.keepaliveSeconds, ...c.mqtt } },
   });
   t.teardown(() => agent.cleanup());
   const seen = () =>
-    `seen: ${status.items.map((l) => `${String(l.json?.['state'])}/${String(l.json?.['reason'] ?? '-')}`).join(', ') || 'nothing'}\nbroker: ${c.broker.output().split('\n').slice(-25).join('\n')}\nagent: ${agent.output().slice(-1500)}`;
+    `seen: ${status.items.map((l) => `${String(l.json['state'])}/${String(l.json['reason'] ?? '-')}`).join(', ') || 'nothing'}\nbroker: ${c.broker.output().split('\n').slice(-25).join('\n')}\nagent: ${agent.output().slice(-1500)}`;
   await status.waitFor(mine((s) => s.state === 'online'), 30_000, 'the birth across the link', seen);
   if (c.quietMs > 0) await new Promise((r) => setTimeout(r, c.quietMs));
 

@@ -47,7 +47,7 @@ const isOutboxTopic = (topic: string) => topic === `${TOPIC}/events` || topic ==
 
 /** What a delivery said, without the replay's mark: the row's payload as stored (the replay appends `historical`). */
 function identity(line: ControllerLine): string {
-  const { historical: _historical, ...rest } = line.json ?? {};
+  const { historical: _historical, ...rest } = line.json;
   return JSON.stringify(rest);
 }
 
@@ -147,15 +147,14 @@ if (!isRoot()) {
       }
     };
     const waitLine = (match: (l: ControllerLine) => boolean, timeoutMs: number, what: string) => controller.waitFor(match, timeoutMs, what, seen);
-    const json = (l: ControllerLine) => l.json ?? {};
     /** A log line of `agent` not among `before` (a snapshot of its lines, by identity). */
     const newLog = (agent: AgentProcess, before: ReadonlySet<LogLine>, match: (l: LogLine) => boolean, timeoutMs: number, what: string) =>
       agent.waitForLog((l) => !before.has(l) && match(l), timeoutMs, what);
 
     // ---- Online: the birth, the camera graded good, a health report, all across the link. ----
     const first = await start();
-    await waitLine((l) => l.topic === `${TOPIC}/status` && json(l)['state'] === 'online', 30_000, 'the birth across the link');
-    await waitLine((l) => l.topic === `${TOPIC}/cameras/${CAMERA}` && json(l)['quality'] === 'good', 45_000, 'the camera graded good');
+    await waitLine((l) => l.topic === `${TOPIC}/status` && l.json['state'] === 'online', 30_000, 'the birth across the link');
+    await waitLine((l) => l.topic === `${TOPIC}/cameras/${CAMERA}` && l.json['quality'] === 'good', 45_000, 'the camera graded good');
     await waitLine((l) => l.topic === `${TOPIC}/health`, 30_000, 'a health report');
     mark('online');
 
@@ -165,7 +164,7 @@ if (!isRoot()) {
     t.teardown(() => silent.lift().catch(() => undefined)); // before the topology's destroy, which would take it anyway
     const cutAt = silent.from;
     mark('cut');
-    const will = await waitLine((l) => l.topic === `${TOPIC}/status` && json(l)['reason'] === 'connection-lost', 4 * KEEPALIVE_SECONDS * 1000 + 10_000, 'the last will');
+    const will = await waitLine((l) => l.topic === `${TOPIC}/status` && l.json['reason'] === 'connection-lost', 4 * KEEPALIVE_SECONDS * 1000 + 10_000, 'the last will');
     mark('will');
     // The agent's own view: its keepalive found the connection dead (no PINGRESP) and it is retrying.
     await newLog(first, beforeCut, (l) => l.msg === 'MQTT broker unreachable; will retry', 30_000, 'the agent to find the broker unreachable');
@@ -240,9 +239,9 @@ if (!isRoot()) {
     t.deepEqual(replay.map((l) => l.topic), snapshot.map((r) => r.topic), 'each on its own topic');
     for (const [i, line] of replay.entries()) {
       const row = snapshot[i]!;
-      t.is(json(line)['historical'], true, `row ${row.id} (${summary(row.payload)}) is marked historical`);
-      const ts = Date.parse(String(json(line)['ts']));
-      t.true(ts < liftAt && ts <= Date.parse(row.created_at), `row ${row.id} keeps its own time, from before the lift (${String(json(line)['ts'])})`);
+      t.is(line.json['historical'], true, `row ${row.id} (${summary(row.payload)}) is marked historical`);
+      const ts = Date.parse(String(line.json['ts']));
+      t.true(ts < liftAt && ts <= Date.parse(row.created_at), `row ${row.id} keeps its own time, from before the lift (${String(line.json['ts'])})`);
     }
     t.deepEqual(
       kinds(snapshot, 'health').map((r) => r.payload),
@@ -257,7 +256,7 @@ if (!isRoot()) {
     const liveFrom = Date.now();
     const requestedBy = `mqtt-outbox-test-${process.pid}`;
     const controllerTls = await pki.client('controller');
-    const commandEvent = (l: ControllerLine) => l.topic === `${TOPIC}/events` && json(l)['type'] === 'command' && json(l)['requestedBy'] === requestedBy;
+    const commandEvent = (l: ControllerLine) => l.topic === `${TOPIC}/events` && l.json['type'] === 'command' && l.json['requestedBy'] === requestedBy;
     const liveCommand = waitLine(commandEvent, 30_000, 'the audit event of a command sent after the link returned');
     let answered = false;
     void liveCommand.then(
@@ -271,20 +270,20 @@ if (!isRoot()) {
     }
     const liveEvent = await liveCommand;
     mark('live event');
-    t.is(json(liveEvent)['historical'], undefined, 'an event said on a live connection is not historical');
-    t.true(Date.parse(String(json(liveEvent)['ts'])) >= liveFrom, 'said after the link returned');
+    t.is(liveEvent.json['historical'], undefined, 'an event said on a live connection is not historical');
+    t.true(Date.parse(String(liveEvent.json['ts'])) >= liveFrom, 'said after the link returned');
     // The next periodic health report is live too.
-    const liveHealth = await waitLine((l) => l.topic === `${TOPIC}/health` && Date.parse(String(json(l)['ts'])) >= liveFrom, 4 * HEALTH_SECONDS * 1000, 'a health report after the link returned');
+    const liveHealth = await waitLine((l) => l.topic === `${TOPIC}/health` && Date.parse(String(l.json['ts'])) >= liveFrom, 4 * HEALTH_SECONDS * 1000, 'a health report after the link returned');
     mark('live health');
-    t.is(json(liveHealth)['historical'], undefined, 'a health report said on a live connection is not historical');
-    t.is(json(liveHealth)['bootId'], secondBoot);
+    t.is(liveHealth.json['historical'], undefined, 'a health report said on a live connection is not historical');
+    t.is(liveHealth.json['bootId'], secondBoot);
     // Every delivery since the lift: historical exactly when written before this connection (its `ts` is when
     // it was written; the agent marks rows created before its connect). 50 ms of slack: the log line's time
     // and the link's own connect time are a few milliseconds apart.
     for (const line of afterLift()) {
-      const ts = Date.parse(String(json(line)['ts']));
+      const ts = Date.parse(String(line.json['ts']));
       if (Math.abs(ts - connectedAt) < 50) continue;
-      t.is(json(line)['historical'] === true, ts < connectedAt, `${line.topic.split('/').pop()} ${String(json(line)['type'] ?? '')} ts ${String(json(line)['ts'])}: historical iff written before the connect`);
+      t.is(line.json['historical'] === true, ts < connectedAt, `${line.topic.split('/').pop()} ${String(line.json['type'] ?? '')} ts ${String(line.json['ts'])}: historical iff written before the connect`);
     }
 
     // ---- No loss, and no duplicate beyond QoS 1. ----

@@ -19,10 +19,10 @@ import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { createBoxAndCloud, isRoot, makeTempDir, startIngest, startMosquitto, startProcess, startVirtualCamera, type Topology } from '../helpers/index.ts';
+import { watchController, type ControllerLine, type ControllerWatch } from '../helpers/netns-controller.ts';
+import { createBoxAndCloud, isRoot, makeTempDir, startIngest, startMosquitto, startVirtualCamera, type Topology } from '../helpers/index.ts';
 import { startAgent, type AgentProcess } from '../helpers/agent.ts';
 import { probeMedia } from '../helpers/media.ts';
-import { createWaitList, type WaitList } from '../helpers/wait-list.ts';
 
 const run = promisify(execFile);
 
@@ -49,12 +49,8 @@ interface LedgerRow {
   adopted: number;
 }
 
-interface BoxMessage {
-  topic: string;
-  payload: string;
-  at: number;
-  json: Record<string, unknown>;
-}
+/** A message on the box's topics, as the watcher in the box namespace saw it. */
+type BoxMessage = ControllerLine;
 
 interface Readiness {
   eventId: string | null;
@@ -79,48 +75,9 @@ function ledger(agent: AgentProcess): LedgerRow[] {
   }
 }
 
-/**
- * Every message on `venuebox/v1/{BOX}/#`, from a mosquitto_sub inside the box namespace (one line per message,
- * "topic<TAB>payload"). Ready once it has seen a probe published after it started.
- */
-async function watchBoxMqtt(t: ExecutionContext, topo: Topology, broker: { host: string; port: number }): Promise<WaitList<BoxMessage>> {
-  const list = createWaitList<BoxMessage>();
-  const sub = await startProcess('ip', ['netns', 'exec', topo.ns('box'), 'mosquitto_sub', '-V', 'mqttv5', '-h', broker.host, '-p', String(broker.port), '-q', '1', '-t', `venuebox/v1/${BOX}/#`, '-F', '%t\t%p'], {
-    label: 'mosquitto_sub (box)',
-    readyCheck: async () => true,
-    timeoutMs: 5000,
-    keepLines: 20,
-  });
-  t.teardown(() => sub.stop());
-  let partial = '';
-  sub.child.stdout?.setEncoding('utf8');
-  sub.child.stdout?.on('data', (chunk: string) => {
-    const lines = (partial + chunk).split('\n');
-    partial = lines.pop() ?? '';
-    for (const line of lines) {
-      const tab = line.indexOf('\t');
-      if (tab < 0) continue;
-      const payload = line.slice(tab + 1);
-      let json: Record<string, unknown> = {};
-      try {
-        json = JSON.parse(payload) as Record<string, unknown>;
-      } catch {
-        /* the probe: not JSON */
-      }
-      list.push({ topic: line.slice(0, tab), payload, at: Date.now(), json });
-    }
-  });
-  const probeTopic = `venuebox/v1/${BOX}/test-probe`;
-  const seen = list.waitFor((m) => m.topic === probeTopic, 10_000, 'the watcher to see its probe', () => sub.output());
-  let subscribed = false;
-  void seen.then(() => (subscribed = true), () => undefined);
-  // The subscriber connects asynchronously: publish the probe until it is seen.
-  for (let i = 0; i < 40 && !subscribed; i++) {
-    await topo.exec('box', 'mosquitto_pub', ['-h', broker.host, '-p', String(broker.port), '-q', '1', '-t', probeTopic, '-m', 'probe']);
-    await Promise.race([seen.catch(() => undefined), sleep(250)]);
-  }
-  await seen;
-  return list;
+/** Every message on `venuebox/v1/{BOX}/#`, from a mosquitto_sub inside the box namespace. */
+function watchBoxMqtt(t: ExecutionContext, topo: Topology, broker: { host: string; port: number }): Promise<ControllerWatch> {
+  return watchController(t, topo, broker, 'anonymous', { host: 'box', address: broker.host, topics: [`venuebox/v1/${BOX}/#`], probeTopic: `venuebox/v1/${BOX}/test-probe` });
 }
 
 async function waitForEventPlaylist(file: string, timeoutMs: number): Promise<string> {

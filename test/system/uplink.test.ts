@@ -14,13 +14,13 @@ import { watch as watchFs, type FSWatcher } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { watchController, type ControllerLine, type ControllerWatch } from '../helpers/netns-controller.ts';
 import {
   createBoxAndCloud,
   isRoot,
   makeTempDir,
   startIngest,
   startMosquitto,
-  startProcess,
   startVirtualCamera,
   type Ingest,
   type Mosquitto,
@@ -30,7 +30,6 @@ import {
   type VirtualCameraOptions,
 } from '../helpers/index.ts';
 import { startAgent, type AgentProcess, type LogLine } from '../helpers/agent.ts';
-import { createWaitList, type WaitList } from '../helpers/wait-list.ts';
 
 const run = promisify(execFile);
 
@@ -46,12 +45,8 @@ const UPLINK = 'uplink';
 /** A ledger row as the spool keeps it (SELECT *). */
 type LedgerRow = SegmentRow;
 
-interface BoxMessage {
-  topic: string;
-  payload: string;
-  at: number;
-  json: Record<string, unknown>;
-}
+/** A message on the box's topics, as the watcher in the box namespace saw it. */
+type BoxMessage = ControllerLine;
 
 interface HealthReport {
   spool: { segments: number; bytes: number; backlogSegments: number; backlogBytes: number; oldestBacklogAgeSeconds: number | null; evictions: number; lost: number };
@@ -177,7 +172,7 @@ interface World {
   ingest: Ingest;
   broker: Mosquitto;
   camera: VirtualCamera;
-  mqtt: WaitList<BoxMessage>;
+  mqtt: ControllerWatch;
   state: TempDir;
   waker: ChangeWaker;
   /** Where the ingest keeps this event's stream. */
@@ -192,49 +187,9 @@ interface World {
   healths(): Array<{ at: number; report: HealthReport }>;
 }
 
-/**
- * A mosquitto_sub inside the box namespace, every message on `venuebox/v1/{BOX}/#` as a line "topic<TAB>payload".
- * Ready once it has seen a probe published after it started (a subscription made before the agent connects).
- */
-async function watchBoxMqtt(t: ExecutionContext, topo: Topology, broker: Mosquitto, onMessage: () => void): Promise<WaitList<BoxMessage>> {
-  const list = createWaitList<BoxMessage>();
-  const ns = topo.ns('box');
-  const sub = await startProcess('ip', ['netns', 'exec', ns, 'mosquitto_sub', '-h', broker.host, '-p', String(broker.port), '-q', '1', '-t', `venuebox/v1/${BOX}/#`, '-F', '%t\t%p'], {
-    label: 'mosquitto_sub (box)',
-    readyCheck: async () => true,
-    timeoutMs: 5000,
-    keepLines: 20,
-  });
-  t.teardown(() => sub.stop());
-  let partial = '';
-  sub.child.stdout?.on('data', (chunk: string) => {
-    const lines = (partial + chunk).split('\n');
-    partial = lines.pop() ?? '';
-    for (const line of lines) {
-      const tab = line.indexOf('\t');
-      if (tab < 0) continue;
-      const payload = line.slice(tab + 1);
-      let json: Record<string, unknown> = {};
-      try {
-        json = JSON.parse(payload) as Record<string, unknown>;
-      } catch {
-        /* a probe, not JSON */
-      }
-      list.push({ topic: line.slice(0, tab), payload, at: Date.now(), json });
-      onMessage();
-    }
-  });
-  const probeTopic = `venuebox/v1/${BOX}/test-probe`;
-  const seen = list.waitFor((m) => m.topic === probeTopic, 10_000, 'the watcher to see its probe', () => sub.output());
-  // QoS 1 publishes until the subscription is in place (the subscriber connects asynchronously).
-  let subscribed = false;
-  void seen.then(() => (subscribed = true), () => undefined);
-  for (let i = 0; i < 40 && !subscribed; i++) {
-    await topo.exec('box', 'mosquitto_pub', ['-h', broker.host, '-p', String(broker.port), '-q', '1', '-t', probeTopic, '-m', 'probe']);
-    await Promise.race([seen.catch(() => undefined), sleep(250)]);
-  }
-  await seen;
-  return list;
+/** Every message on `venuebox/v1/{BOX}/#`, from a mosquitto_sub inside the box namespace; `onMessage` after each. */
+function watchBoxMqtt(t: ExecutionContext, topo: Topology, broker: Mosquitto, onMessage: () => void): Promise<ControllerWatch> {
+  return watchController(t, topo, broker, 'anonymous', { host: 'box', address: broker.host, topics: [`venuebox/v1/${BOX}/#`], probeTopic: `venuebox/v1/${BOX}/test-probe`, onLine: onMessage });
 }
 
 async function createWorld(t: ExecutionContext, options: { camera: VirtualCameraOptions; uplink?: Record<string, unknown> }): Promise<World> {
