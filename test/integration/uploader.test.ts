@@ -128,33 +128,43 @@ test('a long running event: its playlist is rewritten no more often than its dur
   const written: string[] = [];
   uploader.on('playlist', (p) => written.push(p.name));
   uploader.start();
-  // Segments that each stand for 10 minutes of footage: after the first, the event lists 10 min → a rewrite every
-  // 12 s at most; after the third, 30 min → every 36 s.
+  // Segments that each stand for a minute of footage: the event playlist is rewritten at most every listed duration
+  // / 50 — 1.2 s after the first, 2.4 s with two, 3.6 s with three (from its last write).
   const add = async (seq: number) => {
     const file = path.join(dir.path, 'spool', 'cam1', segmentObjectName(seq));
     await writeFile(file, randomBytes(16 * 1024));
-    await spool.add({ streamId: 'cam1', path: file, startTime: new Date(Date.now() - (3 - seq) * 600_000).toISOString(), durationMs: 600_000, bytes: 16 * 1024 }, EVENT);
+    await spool.add({ streamId: 'cam1', path: file, startTime: new Date(Date.now() - (3 - seq) * 60_000).toISOString(), durationMs: 60_000, bytes: 16 * 1024 }, EVENT);
     const live = once(uploader, 'playlist', (p) => p.name === 'live.m3u8', 10_000);
     uploader.wake();
     await live;
   };
   const eventPlaylist = path.join(ingest.root, BOX, EVENT, 'cam1', 'event.m3u8');
+  const firstWrite = once(uploader, 'playlist', (p) => p.name === 'event.m3u8', 10_000);
   await add(0);
-  await once(uploader, 'playlist', (p) => p.name === 'event.m3u8', 10_000);
+  await firstWrite;
+  const firstAt = performance.now();
   const listed = async () => (await readFile(eventPlaylist, 'utf8')).split('\n').filter((l) => l.endsWith('.ts'));
   t.deepEqual(await listed(), [segmentObjectName(0)], 'the first segment: the event playlist is written at once');
+  const deferred = once(uploader, 'playlist', (p) => p.name === 'event.m3u8', 10_000);
   await add(1);
   await add(2);
   t.deepEqual(written.filter((n) => n === 'live.m3u8').length, 3, 'the live playlist after every segment');
   t.deepEqual(written.filter((n) => n === 'event.m3u8').length, 1, 'the event playlist not rewritten within its interval');
   t.deepEqual(await listed(), [segmentObjectName(0)]);
+  // The skipped rewrite is made later by itself, once the interval of what it lists (3 min / 50 = 3.6 s) has passed.
+  await deferred;
+  const waitedMs = performance.now() - firstAt;
+  t.true(waitedMs >= 3600 - 50, `the deferred rewrite came ${Math.round(waitedMs)} ms after the first`);
+  t.deepEqual(await listed(), [0, 1, 2].map(segmentObjectName), 'and lists every segment');
+  t.false((await readFile(eventPlaylist, 'utf8')).includes('#EXT-X-ENDLIST'), 'still open: the event runs');
+  await add(3);
   // The event ends: the deferred rewrite does not wait, the playlist gets every segment and its end.
   running.delete(EVENT);
   const closed = once(uploader, 'playlist', (p) => p.name === 'event.m3u8' && p.complete === true, 10_000);
   uploader.eventEnded(EVENT);
   await closed;
   const text = await readFile(eventPlaylist, 'utf8');
-  t.deepEqual(await listed(), [0, 1, 2].map(segmentObjectName));
+  t.deepEqual(await listed(), [0, 1, 2, 3].map(segmentObjectName), 'the segment that came after the deferred rewrite too');
   t.true(text.trimEnd().endsWith('#EXT-X-ENDLIST'));
 });
 

@@ -121,5 +121,7 @@ if (!isRoot()) {
       quietMs: 0,
       boundMs: 1.5 * EXACT_KEEPALIVE_SECONDS * 1000 + OBSERVATION_MS,
     });
+    // And it was the keepalive: ejabberd closed the session as idle (its words for a missed keepalive).
+    t.regex(broker.output(), /Closing MQTT session for box-liveness@localhost\/.*: Idle connection/);
   });
 }
